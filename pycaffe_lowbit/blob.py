@@ -1,0 +1,159 @@
+"""Blob: an N-D array of values (``data``) and of their gradients (``diff``).
+
+As in Caffe, a blob has a shape (a list of ints, any number of axes), and both
+arrays have that shape. ``diff`` is allocated on first use, so inference nets
+never pay for gradients.
+
+Conventions the layers follow:
+
+* Layer outputs may be written in place (``top.data[...] = y``) or assigned
+  (``top.data = y``; the shape must match). Assignment replaces the array, so a
+  layer that shares memory between blobs (Split, Flatten, Reshape) re-shares in
+  every ``forward``/``backward`` rather than relying on earlier views.
+* Parameter blobs are only ever changed in place (``w.diff += g``), because a
+  parameter may be shared by several layers through one array.
+"""
+import numpy as np
+
+from . import backend
+
+
+def _shape_tuple(shape):
+    return tuple(int(d) for d in shape)
+
+
+class Blob:
+    """Data and diff arrays of one shape; float32 unless told otherwise."""
+
+    def __init__(self, shape=(), dtype=None, xp=None):
+        self._xp = xp or backend.array_module()
+        self._dtype = np.dtype(dtype or backend.default_dtype())
+        self._shape = _shape_tuple(shape)
+        self._data = self._xp.zeros(self._shape, self._dtype)
+        self._diff = None
+
+    # -- shape ---------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def count(self):
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    @property
+    def num_axes(self):
+        return len(self._shape)
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def xp(self):
+        return self._xp
+
+    # Caffe's legacy 4-D accessors (missing axes count as 1).
+    def legacy_shape(self, index):
+        if index >= self.num_axes or index < -self.num_axes:
+            return 1
+        return self._shape[index]
+
+    num = property(lambda self: self.legacy_shape(0))
+    channels = property(lambda self: self.legacy_shape(1))
+    height = property(lambda self: self.legacy_shape(2))
+    width = property(lambda self: self.legacy_shape(3))
+
+    def count_range(self, start, end=None):
+        """Product of the dims in axes [start, end)."""
+        end = self.num_axes if end is None else end
+        return int(np.prod(self._shape[start:end], dtype=np.int64))
+
+    def canonical_axis(self, axis):
+        """Caffe's CanonicalAxisIndex: negative axes count from the end."""
+        n = self.num_axes
+        if not -n <= axis < max(n, 1):
+            raise IndexError("axis %d out of range for a %d-axis blob %s"
+                             % (axis, n, self._shape))
+        return axis + n if axis < 0 else axis
+
+    def reshape(self, *shape):
+        """Reshape to ``shape`` (ints or one sequence). Values are kept when the
+        count is unchanged; otherwise the arrays are reallocated as zeros."""
+        if len(shape) == 1 and not np.isscalar(shape[0]):
+            shape = shape[0]
+        shape = _shape_tuple(shape)
+        if any(d < 0 for d in shape):
+            raise ValueError("blob shape %s has a negative dimension" % (shape,))
+        if shape == self._shape:
+            return
+        if int(np.prod(shape, dtype=np.int64)) == self.count:
+            self._data = self._data.reshape(shape)
+            if self._diff is not None:
+                self._diff = self._diff.reshape(shape)
+        else:
+            self._data = self._xp.zeros(shape, self._dtype)
+            self._diff = None
+        self._shape = shape
+
+    def reshape_like(self, other):
+        self.reshape(other.shape)
+
+    # -- arrays --------------------------------------------------------------
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = self._checked(value, "data")
+
+    @property
+    def diff(self):
+        if self._diff is None:
+            self._diff = self._xp.zeros(self._shape, self._dtype)
+        return self._diff
+
+    @diff.setter
+    def diff(self, value):
+        self._diff = self._checked(value, "diff")
+
+    def _checked(self, value, what):
+        if tuple(value.shape) != self._shape:
+            raise ValueError("cannot set %s of shape %s on a blob of shape %s"
+                             % (what, tuple(value.shape), self._shape))
+        if value.dtype != self._dtype:
+            value = value.astype(self._dtype)
+        return value
+
+    def share_data(self, other):
+        """Use ``other``'s data array (viewed in this blob's shape)."""
+        if other.count != self.count:
+            raise ValueError("share_data: counts differ (%d vs %d)"
+                             % (other.count, self.count))
+        self._data = other.data.reshape(self._shape)
+
+    def share_diff(self, other):
+        if other.count != self.count:
+            raise ValueError("share_diff: counts differ (%d vs %d)"
+                             % (other.count, self.count))
+        self._diff = other.diff.reshape(self._shape)
+
+    def to(self, xp):
+        """Move both arrays to array module ``xp`` (numpy or cupy)."""
+        if xp is self._xp:
+            return
+        self._data = backend.to_device(self._data, xp)
+        if self._diff is not None:
+            self._diff = backend.to_device(self._diff, xp)
+        self._xp = xp
+
+    def astype(self, dtype):
+        """Convert both arrays to ``dtype`` in this blob."""
+        self._dtype = np.dtype(dtype)
+        self._data = self._data.astype(self._dtype)
+        if self._diff is not None:
+            self._diff = self._diff.astype(self._dtype)
+
+    def __repr__(self):
+        return "Blob(shape=%s, dtype=%s)" % (self._shape, self._dtype.name)

@@ -1,0 +1,1 @@
+"""File formats: BlobProto, .caffemodel, prototxt text, legacy upgrade, HDF5."""

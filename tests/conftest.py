@@ -1,0 +1,41 @@
+"""Test fixtures: every layer test runs on NumPy, and on CuPy where a GPU is present."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from pycaffe_lowbit import backend
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers importable
+
+SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+_BACKENDS = [pytest.param("numpy", id="numpy"),
+             pytest.param("cupy", id="cupy", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(params=_BACKENDS)
+def xp(request):
+    """The array module under test; the library is switched to its mode."""
+    if request.param == "cupy":
+        if not backend.gpu_available():
+            pytest.skip("no CUDA device / CuPy")
+        backend.set_mode_gpu()
+        import cupy
+        yield cupy
+    else:
+        backend.set_mode_cpu()
+        yield np
+    backend.set_mode_cpu()
+
+
+@pytest.fixture(autouse=True)
+def _reset_backend():
+    backend.set_mode_cpu()
+    backend.set_default_dtype(np.float32)
+    backend.set_random_seed(1701)
+    yield
+    backend.set_mode_cpu()
+    backend.set_default_dtype(np.float32)

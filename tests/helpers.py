@@ -1,0 +1,98 @@
+"""Shared test helpers: build a layer from prototxt text, numeric gradient checks.
+
+``check_gradient`` follows Caffe's GradientChecker: the objective is
+L = sum_i <top_i, R_i> with fixed random R_i (R = 1 for scalar loss tops), the
+analytic gradient comes from ``backward`` with top diffs R_i, the numeric one
+from central differences of L, and points within ``kink_range`` of ``kink`` in
+the perturbed input are skipped. Everything runs in float64.
+"""
+import numpy as np
+from google.protobuf import text_format
+
+from pycaffe_lowbit import backend
+from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.layers import create_layer
+from pycaffe_lowbit.proto import caffe_pb2
+
+
+def layer_param(text):
+    return text_format.Parse(text, caffe_pb2.LayerParameter())
+
+
+def make_blobs(arrays, xp=np, dtype=np.float64):
+    blobs = []
+    for a in arrays:
+        b = Blob(np.shape(a), dtype=dtype, xp=xp)
+        b.data[...] = xp.asarray(a, dtype=dtype)
+        blobs.append(b)
+    return blobs
+
+
+def build_layer(text, bottoms, n_top=1, xp=np, dtype=np.float64, phase=None):
+    """A set-up layer with float64 blobs. ``bottoms``: NumPy arrays."""
+    param = layer_param(text)
+    if phase is not None:
+        param.phase = phase
+    backend.set_default_dtype(dtype)
+    layer = create_layer(param, dtype=dtype)
+    bottom = make_blobs(bottoms, xp, dtype)
+    top = [Blob((), dtype=dtype, xp=xp) for _ in range(n_top)]
+    layer.setup(bottom, top)
+    return layer, bottom, top
+
+
+def run_forward(layer, bottom, top):
+    layer.reshape(bottom, top)
+    layer.forward(bottom, top)
+    return [backend.to_numpy(t.data).copy() for t in top]
+
+
+def _objective(layer, bottom, top, weights):
+    layer.reshape(bottom, top)
+    layer.forward(bottom, top)
+    return sum(float((backend.to_numpy(t.data) * w).sum()) for t, w in zip(top, weights))
+
+
+def check_gradient(layer, bottom, top, check_bottom=None, check_params=True,
+                   stepsize=1e-4, threshold=1e-5, kink=None, kink_range=-1.0,
+                   seed=0, top_weights=None):
+    """Assert analytic == numeric gradients for bottoms (indices in
+    ``check_bottom``, default all) and, if ``check_params``, the layer's blobs."""
+    rng = np.random.default_rng(seed)
+    layer.reshape(bottom, top)
+    layer.forward(bottom, top)
+    if top_weights is None:
+        top_weights = [rng.standard_normal(t.shape) for t in top]
+    if check_bottom is None:
+        check_bottom = list(range(len(bottom)))
+    propagate = [i in check_bottom for i in range(len(bottom))]
+    xp = top[0].xp
+    for t, w in zip(top, top_weights):
+        t.diff[...] = xp.asarray(w)
+    for b in bottom:
+        b.diff[...] = 0
+    for p in layer.blobs:
+        p.diff[...] = 0
+    layer.backward(top, propagate, bottom)
+    targets = [("bottom %d" % i, bottom[i]) for i in check_bottom]
+    if check_params:
+        targets += [("param %d" % i, p) for i, p in enumerate(layer.blobs)]
+    analytic = {name: backend.to_numpy(b.diff).copy() for name, b in targets}
+    for name, blob in targets:
+        data = blob.data
+        flat = data.reshape(-1)
+        for j in range(flat.size):
+            x0 = float(flat[j])
+            if kink is not None and abs(x0 - kink) < kink_range:
+                continue
+            flat[j] = x0 + stepsize
+            plus = _objective(layer, bottom, top, top_weights)
+            flat[j] = x0 - stepsize
+            minus = _objective(layer, bottom, top, top_weights)
+            flat[j] = x0
+            numeric = (plus - minus) / (2 * stepsize)
+            got = float(analytic[name].reshape(-1)[j])
+            scale = max(abs(numeric), abs(got), 1.0)
+            assert abs(got - numeric) <= threshold * scale, (
+                "%s: %s[%d] analytic %.8g vs numeric %.8g"
+                % (layer.type, name, j, got, numeric))
