@@ -1,5 +1,24 @@
-"""pycaffe_lowbit: Caffe in Python for low-bit networks; ``import pycaffe_lowbit as caffe``."""
+"""pycaffe_lowbit: Caffe, in Python, for training and deploying low-bit networks.
+
+Use it as pycaffe::
+
+    import pycaffe_lowbit as caffe
+    net = caffe.Net("deploy.prototxt", "weights.caffemodel", caffe.TEST)
+    out = net.forward(data=x)
+"""
 from .version import __version__
-from .backend import set_mode_cpu, set_mode_gpu, set_device, set_random_seed
+from .backend import (set_mode_cpu, set_mode_gpu, set_device, set_random_seed,
+                      gpu_available)
 from .blob import Blob
-from .layers import Layer, layer_type_list
+from .proto import caffe_pb2
+from .layers import layer_type_list
+from .layers.python_layer import PyLayer as Layer
+from .pycaffe import Net
+from . import proto
+
+TRAIN = caffe_pb2.TRAIN
+TEST = caffe_pb2.TEST
+
+__all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gpu",
+           "set_device", "set_random_seed", "layer_type_list", "caffe_pb2", "proto",
+           "__version__"]

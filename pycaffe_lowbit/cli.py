@@ -1,0 +1,152 @@
+"""``lowbit-caffe``: Caffe's command line (``caffe <command> -flag value``).
+
+Flags are accepted as Caffe's gflags accepts them: ``-model x``, ``--model x``,
+``-model=x`` and ``--model=x``. Commands other issues add register here.
+"""
+import argparse
+import sys
+import time
+
+from . import __version__
+from .log import setup_logging
+
+COMMANDS = {}
+
+
+def command(name, help_text):
+    def decorate(fn):
+        COMMANDS[name] = (fn, help_text)
+        return fn
+    return decorate
+
+
+def flag(parser, name, **kwargs):
+    """Add ``-name`` and ``--name`` (gflags spelling)."""
+    parser.add_argument("-" + name, "--" + name, dest=name, **kwargs)
+
+
+def _common_net_flags(p):
+    flag(p, "model", help="the model definition protocol buffer text file")
+    flag(p, "weights", default="",
+         help="pretrained weights (.caffemodel or .h5), comma-separated to merge several")
+    flag(p, "phase", default="", choices=["", "TRAIN", "TEST"],
+         help="network phase (TRAIN or TEST); only used for time")
+    flag(p, "level", type=int, default=0, help="network level")
+    flag(p, "stage", default="", help="network stages, comma-separated")
+    flag(p, "gpu", default="", help="GPU ids (e.g. 0 or 0,1 or all); CPU when unset")
+    flag(p, "iterations", type=int, default=50, help="number of iterations to run")
+
+
+def _use_device(gpu, log):
+    import pycaffe_lowbit as caffe
+    if gpu:
+        device = 0 if gpu == "all" else int(gpu.split(",")[0])
+        log.info("Use GPU with device ID %d", device)
+        caffe.set_device(device)
+        caffe.set_mode_gpu()
+    else:
+        log.info("Use CPU.")
+        caffe.set_mode_cpu()
+
+
+@command("time", "benchmark the execution time of a model, layer by layer")
+def cmd_time(args, log):
+    import pycaffe_lowbit as caffe
+    from google.protobuf import text_format
+    if not args.model:
+        raise SystemExit("lowbit-caffe time: need a model definition to time (-model)")
+    _use_device(args.gpu, log)
+    phase = caffe.TEST if args.phase == "TEST" else caffe.TRAIN
+    stages = [s for s in args.stage.split(",") if s]
+    net = caffe.Net(args.model, phase, level=args.level, stages=stages,
+                    weights=args.weights or None)
+    log.info("%s", text_format.MessageToString(net._param).rstrip())
+    log.info("Performing Forward")
+    loss = net.forward_prefilled()
+    log.info("Initial loss: %g", loss)
+    log.info("Performing Backward")
+    net.backward_all()
+    n_layers = len(net.layers)
+    fwd = [0.0] * n_layers
+    bwd = [0.0] * n_layers
+    log.info("*** Benchmark begins ***")
+    log.info("Testing for %d iterations.", args.iterations)
+    total_start = time.perf_counter()
+    for it in range(1, args.iterations + 1):
+        it_start = time.perf_counter()
+        for i in range(n_layers):
+            t0 = time.perf_counter()
+            net.forward_from_to(i, i)
+            fwd[i] += time.perf_counter() - t0
+        for i in range(n_layers - 1, -1, -1):
+            t0 = time.perf_counter()
+            bottom = [net._blobs[k] for k in net._bottom_id_vecs[i]]
+            top = [net._blobs[k] for k in net._top_id_vecs[i]]
+            net.layers[i].backward(top, net.bottom_need_backward(i), bottom)
+            bwd[i] += time.perf_counter() - t0
+        log.info("Iteration: %d forward-backward time: %d ms.", it,
+                 int((time.perf_counter() - it_start) * 1000))
+    total = time.perf_counter() - total_start
+    log.info("Average time per layer: ")
+    width = max(len(n) for n in net._layer_names)
+    iters = max(args.iterations, 1)
+    for i, name in enumerate(net._layer_names):
+        log.info("%*s\tforward: %g ms.", width, name, fwd[i] * 1000 / iters)
+        log.info("%*s\tbackward: %g ms.", width, name, bwd[i] * 1000 / iters)
+    log.info("Average Forward pass: %g ms.", sum(fwd) * 1000 / iters)
+    log.info("Average Backward pass: %g ms.", sum(bwd) * 1000 / iters)
+    log.info("Average Forward-Backward: %g ms.", total * 1000 / iters)
+    log.info("Total Time: %g ms.", total * 1000)
+    log.info("*** Benchmark ends ***")
+    return 0
+
+
+def _later(issue):
+    def run(args, log):
+        log.error("this command is not available yet in pycaffe_lowbit %s (%s)",
+                  __version__, issue)
+        return 1
+    return run
+
+
+for _name, _issue, _help in (
+        ("train", "training: tracked in the solver issue", "train or finetune a model"),
+        ("test", "scoring: tracked in the solver/data issues", "score a model"),
+        ("device_query", "GPU queries: tracked in the GPU issue", "show GPU diagnostic information")):
+    COMMANDS[_name] = (_later(_issue), _help + " (not yet available)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="lowbit-caffe",
+        description="Caffe's command line, for low-bit networks. "
+                    "Usage: lowbit-caffe <command> <args>",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", "-version", action="version",
+                        version="lowbit-caffe %s" % __version__)
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    for name, (fn, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common_net_flags(p)
+        flag(p, "solver", default="", help="the solver definition protocol buffer text file")
+        flag(p, "snapshot", default="", help="resume training from a .solverstate")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 1
+    log = setup_logging()
+    fn, _ = COMMANDS[args.command]
+    try:
+        return fn(args, log) or 0
+    except (ValueError, OSError, KeyError) as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,451 @@
+"""Net: layers wired by named blobs, with Caffe's construction and passes.
+
+Construction follows Caffe's Net::Init:
+  NetParameter -> legacy upgrade -> NetState filter -> Split insertion ->
+  for each layer: bottoms looked up, tops created (same name as bottom j at
+  top j = in place), ``setup``, params registered (sharing by ParamSpec name),
+  -> which layers need backward: a layer does when a bottom needs it or a param
+  has lr_mult != 0, and only if it contributes to the loss; ``force_backward``
+  then turns on every bottom whose layer allows it.
+
+``forward_from_to`` runs layers i..j (each reshapes first) and returns the loss
+sum_k <top_k.data, top_k.diff> over loss tops, whose diff holds the loss weight.
+``backward_from_to`` runs ``backward`` from j down to i for the layers that need it.
+"""
+import collections
+import logging
+
+import numpy as np
+
+from . import backend
+from .blob import Blob
+from .layers import create_layer
+from .layers.base import LayerSetupError
+from .net_graph import NetDefinitionError, filter_net, insert_splits
+from .proto import caffe_pb2
+
+log = logging.getLogger("pycaffe_lowbit")
+
+TRAIN = caffe_pb2.TRAIN
+TEST = caffe_pb2.TEST
+
+
+def _shape_str(shape):
+    return " ".join(str(d) for d in shape) + " (%d)" % int(np.prod(shape, dtype=np.int64))
+
+
+class Net:
+    """A Caffe network. ``Net(model, phase)``, ``Net(model, weights, phase)`` or
+    ``Net(model, phase, weights=...)``; ``model`` is a prototxt path or a
+    NetParameter. ``level`` and ``stages`` complete the NetState."""
+
+    def __init__(self, model, *args, phase=None, weights=None, level=0, stages=None,
+                 dtype=None):
+        phase, weights = _parse_net_args(args, phase, weights)
+        self._source = model if isinstance(model, str) else "<NetParameter>"
+        param = _load_net_param(model)
+        param.state.phase = phase
+        param.state.level = level
+        if stages is not None:
+            del param.state.stage[:]
+            param.state.stage.extend(stages)
+        self.phase = phase
+        self._dtype = np.dtype(dtype or backend.default_dtype())
+        self._init(param)
+        if weights:
+            for w in weights.split(",") if isinstance(weights, str) else weights:
+                self.copy_from(w)
+
+    # -- construction ----------------------------------------------------------
+    def _init(self, in_param):
+        param = insert_splits(filter_net(in_param))
+        self.name = param.name
+        self._param = param
+        self.force_backward = param.force_backward
+        self.layers = []            # internal layer objects
+        self._layer_names = []
+        self._blobs = []
+        self._blob_names = []
+        self._blob_index = {}
+        self._bottom_id_vecs = []
+        self._top_id_vecs = []
+        self._bottom_need_backward = []
+        self._layer_need_backward = []
+        self._blob_need_backward = []
+        self._inputs = []
+        self._params = []           # every param blob, in layer order
+        self._param_owner = []      # index into _params of the owner, or -1
+        self._param_layer = []      # (layer index, blob index) per param
+        self._param_names = {}      # ParamSpec name -> index into _params
+        self.learnable_params = []
+        self.params_lr = []
+        self.params_weight_decay = []
+        self._has_lr = []
+        self._has_decay = []
+        self._learnable_index = []  # per param: index into learnable_params
+
+        available = set()
+        for layer_id, lp in enumerate(param.layer):
+            if not lp.HasField("phase"):
+                lp.phase = param.state.phase
+            if len(lp.propagate_down) and len(lp.propagate_down) != len(lp.bottom):
+                raise NetDefinitionError(
+                    "layer '%s': propagate_down must be given 0 or %d (= bottom count) "
+                    "times, got %d" % (lp.name, len(lp.bottom), len(lp.propagate_down)))
+            layer = create_layer(lp, dtype=self._dtype)
+            self.layers.append(layer)
+            self._layer_names.append(lp.name)
+            log.info("Creating Layer %s", lp.name)
+            need_backward = False
+            bottoms, bottom_ids, bottom_need = [], [], []
+            for j, name in enumerate(lp.bottom):
+                if name not in self._blob_index or name not in available:
+                    raise NetDefinitionError(
+                        "unknown bottom blob '%s' (layer '%s', bottom index %d)"
+                        % (name, lp.name, j))
+                blob_id = self._blob_index[name]
+                log.info("%s <- %s", lp.name, name)
+                bottoms.append(self._blobs[blob_id])
+                bottom_ids.append(blob_id)
+                need = self._blob_need_backward[blob_id]
+                if len(lp.propagate_down):
+                    need = bool(lp.propagate_down[j])
+                bottom_need.append(need)
+                need_backward |= self._blob_need_backward[blob_id]
+                available.discard(name)
+            tops, top_ids = [], []
+            for j, name in enumerate(lp.top):
+                if j < len(lp.bottom) and lp.bottom[j] == name:
+                    blob_id = self._blob_index[name]          # in place
+                    log.info("%s -> %s (in-place)", lp.name, name)
+                elif name in self._blob_index:
+                    raise NetDefinitionError(
+                        "top blob '%s' of layer '%s' is produced by multiple sources"
+                        % (name, lp.name))
+                else:
+                    blob_id = self._new_blob(name)
+                    log.info("%s -> %s", lp.name, name)
+                tops.append(self._blobs[blob_id])
+                top_ids.append(blob_id)
+                available.add(name)
+                if lp.type == "Input":
+                    self._inputs.append(blob_id)
+            if layer.auto_top_blobs:
+                while len(tops) < layer.min_top_count():
+                    blob_id = self._new_blob("(automatic)", unique=False)
+                    tops.append(self._blobs[blob_id])
+                    top_ids.append(blob_id)
+            self._setup_layer(layer, lp, bottoms, tops)
+            for blob_id, top in zip(top_ids, tops):
+                log.info("Top shape: %s", _shape_str(top.shape))
+            n_param = len(layer.blobs)
+            if len(lp.param) > n_param:
+                raise NetDefinitionError(
+                    "too many params specified for layer '%s' (%d param specs, "
+                    "%d param blobs)" % (lp.name, len(lp.param), n_param))
+            for k in range(n_param):
+                spec = lp.param[k] if k < len(lp.param) else caffe_pb2.ParamSpec()
+                wants = spec.lr_mult != 0
+                need_backward |= wants
+                layer.param_propagate_down[k] = wants
+                self._append_param(layer_id, k, spec)
+            self._bottom_id_vecs.append(bottom_ids)
+            self._top_id_vecs.append(top_ids)
+            self._bottom_need_backward.append(bottom_need)
+            self._layer_need_backward.append(need_backward)
+            if need_backward:
+                for blob_id in top_ids:
+                    self._blob_need_backward[blob_id] = True
+
+        self._blob_loss_weight = [0.0] * len(self._blobs)
+        for layer, top_ids in zip(self.layers, self._top_id_vecs):
+            for blob_id, w in zip(top_ids, layer.loss_weights):
+                if w:
+                    self._blob_loss_weight[blob_id] = w
+        self._decide_backward()
+        self._outputs = sorted((self._blob_index[n] for n in available),
+                               key=lambda i: self._blob_names[i])
+        for blob_id in self._outputs:
+            log.info("This network produces output %s", self._blob_names[blob_id])
+        self._share_weights()
+        log.info("Network initialization done.")
+
+    def _new_blob(self, name, unique=True):
+        blob_id = len(self._blobs)
+        self._blobs.append(Blob((), dtype=self._dtype))
+        self._blob_names.append(name)
+        if unique:
+            self._blob_index[name] = blob_id
+        self._blob_need_backward.append(False)
+        return blob_id
+
+    def _setup_layer(self, layer, lp, bottoms, tops):
+        try:
+            layer.setup(bottoms, tops)
+        except (LayerSetupError, NetDefinitionError):
+            raise
+        except Exception as exc:
+            shapes = ", ".join("'%s' %s" % (n, tuple(b.shape))
+                               for n, b in zip(lp.bottom, bottoms))
+            raise LayerSetupError(
+                "layer '%s' (type %s) failed to set up with bottoms [%s]: %s: %s"
+                % (lp.name, lp.type, shapes, type(exc).__name__, exc)) from exc
+
+    def _append_param(self, layer_id, blob_index, spec):
+        layer = self.layers[layer_id]
+        net_id = len(self._params)
+        self._params.append(layer.blobs[blob_index])
+        self._param_layer.append((layer_id, blob_index))
+        name = spec.name
+        if not name or name not in self._param_names:
+            if name:
+                self._param_names[name] = net_id
+            self._param_owner.append(-1)
+            self._learnable_index.append(len(self.learnable_params))
+            self.learnable_params.append(layer.blobs[blob_index])
+            self.params_lr.append(spec.lr_mult)
+            self.params_weight_decay.append(spec.decay_mult)
+            self._has_lr.append(spec.HasField("lr_mult"))
+            self._has_decay.append(spec.HasField("decay_mult"))
+            return
+        owner = self._param_names[name]
+        self._param_owner.append(owner)
+        owner_blob = self._params[owner]
+        mine = layer.blobs[blob_index]
+        owner_layer = self._layer_names[self._param_layer[owner][0]]
+        strict = spec.share_mode != caffe_pb2.ParamSpec.PERMISSIVE
+        if (strict and owner_blob.shape != mine.shape) or owner_blob.count != mine.count:
+            raise NetDefinitionError(
+                "cannot share param '%s' owned by layer '%s' with layer '%s'; %s "
+                "mismatch. Owner layer param shape is %s; sharing layer shape is %s"
+                % (name, owner_layer, self._layer_names[layer_id],
+                   "shape" if strict else "count", owner_blob.shape, mine.shape))
+        learnable = self._learnable_index[owner]
+        self._learnable_index.append(learnable)
+        for has, value, kind, values, flags in (
+                (spec.HasField("lr_mult"), spec.lr_mult, "lr_mult",
+                 self.params_lr, self._has_lr),
+                (spec.HasField("decay_mult"), spec.decay_mult, "decay_mult",
+                 self.params_weight_decay, self._has_decay)):
+            if not has:
+                continue
+            if flags[learnable] and values[learnable] != value:
+                raise NetDefinitionError("shared param '%s' has mismatched %s"
+                                         % (name, kind))
+            values[learnable] = value
+            flags[learnable] = True
+
+    def _share_weights(self):
+        """Shared params use the owner's arrays (data and diff), as Caffe's
+        ShareWeights; with equal shapes the layer holds the owner's Blob itself."""
+        for net_id, owner in enumerate(self._param_owner):
+            if owner < 0:
+                continue
+            layer_id, k = self._param_layer[net_id]
+            owner_blob = self._params[owner]
+            mine = self.layers[layer_id].blobs[k]
+            if mine.shape == owner_blob.shape:
+                self.layers[layer_id].blobs[k] = owner_blob
+            else:
+                mine.share_data(owner_blob)
+                mine.share_diff(owner_blob)
+            self._params[net_id] = self.layers[layer_id].blobs[k]
+
+    def _decide_backward(self):
+        """Caffe's pass from the last layer down: a layer needs backward only if
+        one of its tops carries loss; then ``force_backward``."""
+        under_loss, skip = set(), set()
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            contributes, skip_down = False, True
+            for k, blob_id in enumerate(self._top_id_vecs[i]):
+                if (k < len(layer.loss_weights) and layer.loss_weights[k]) \
+                        or blob_id in under_loss:
+                    contributes = True
+                if blob_id not in skip:
+                    skip_down = False
+                if contributes and not skip_down:
+                    break
+            if self._layer_need_backward[i] and skip_down:
+                self._layer_need_backward[i] = False
+                self._bottom_need_backward[i] = [False] * len(self._bottom_id_vecs[i])
+            if not contributes:
+                self._layer_need_backward[i] = False
+            for j, blob_id in enumerate(self._bottom_id_vecs[i]):
+                if contributes:
+                    under_loss.add(blob_id)
+                else:
+                    self._bottom_need_backward[i][j] = False
+                if not self._bottom_need_backward[i][j]:
+                    skip.add(blob_id)
+            log.info("%s %s backward computation.", self._layer_names[i],
+                     "needs" if self._layer_need_backward[i] else "does not need")
+        if self.force_backward:
+            for i, layer in enumerate(self.layers):
+                self._layer_need_backward[i] = True
+                for j, blob_id in enumerate(self._bottom_id_vecs[i]):
+                    need = self._bottom_need_backward[i][j] or layer.allow_force_backward(j)
+                    self._bottom_need_backward[i][j] = need
+                    self._blob_need_backward[blob_id] |= need
+                layer.param_propagate_down = [True] * len(layer.blobs)
+
+    # -- passes ------------------------------------------------------------
+    def forward_from_to(self, start, end):
+        """Run layers start..end inclusive; return the weighted loss."""
+        loss = 0.0
+        for i in range(start, end + 1):
+            layer = self.layers[i]
+            bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
+            top = [self._blobs[k] for k in self._top_id_vecs[i]]
+            layer.reshape(bottom, top)
+            layer.forward(bottom, top)
+            for t, w in zip(top, layer.loss_weights):
+                if w:
+                    loss += float((t.data * t.diff).sum())
+        return loss
+
+    def backward_from_to(self, start, end):
+        """Run backward for layers start down to end inclusive (start >= end)."""
+        for i in range(start, end - 1, -1):
+            if not self._layer_need_backward[i]:
+                continue
+            bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
+            top = [self._blobs[k] for k in self._top_id_vecs[i]]
+            self.layers[i].backward(top, self._bottom_need_backward[i], bottom)
+
+    def forward_prefilled(self):
+        """Caffe's Net::Forward(): all layers, returns the loss."""
+        return self.forward_from_to(0, len(self.layers) - 1)
+
+    def backward_all(self):
+        self.backward_from_to(len(self.layers) - 1, 0)
+
+    def forward_backward(self):
+        """Forward then backward over the whole net; returns the loss."""
+        loss = self.forward_prefilled()
+        self.backward_all()
+        return loss
+
+    def reshape(self):
+        for i, layer in enumerate(self.layers):
+            layer.reshape([self._blobs[k] for k in self._bottom_id_vecs[i]],
+                          [self._blobs[k] for k in self._top_id_vecs[i]])
+        self._refresh_loss_diffs()
+
+    def _refresh_loss_diffs(self):
+        for i, layer in enumerate(self.layers):
+            for blob_id, w in zip(self._top_id_vecs[i], layer.loss_weights):
+                if w:
+                    self._blobs[blob_id].diff[...] = w
+
+    def clear_param_diffs(self):
+        for p in self.learnable_params:
+            p.diff[...] = 0
+
+    # -- weights -------------------------------------------------------------
+    def copy_from(self, path):
+        """Load weights by layer name from a .caffemodel (or .h5); layers absent
+        from the file keep theirs."""
+        from .io import weights
+        weights.copy_trained_layers(self, path)
+
+    def share_with(self, other):
+        """Use ``other``'s param arrays for layers of the same name (Caffe's
+        ShareTrainedLayersWith)."""
+        for name, src_layer in zip(other._layer_names, other.layers):
+            if name not in self._layer_names:
+                continue
+            dst = self.layers[self._layer_names.index(name)]
+            if len(dst.blobs) != len(src_layer.blobs):
+                raise NetDefinitionError("incompatible number of blobs for layer '%s'" % name)
+            for k, (d, s) in enumerate(zip(dst.blobs, src_layer.blobs)):
+                if d.shape != s.shape:
+                    raise NetDefinitionError(
+                        "cannot share param %d of layer '%s': shape %s vs %s"
+                        % (k, name, d.shape, s.shape))
+                dst.blobs[k] = s
+        self._rebuild_param_lists()
+
+    def _rebuild_param_lists(self):
+        for net_id, (layer_id, k) in enumerate(self._param_layer):
+            self._params[net_id] = self.layers[layer_id].blobs[k]
+        for net_id, learnable in enumerate(self._learnable_index):
+            if self._param_owner[net_id] < 0:
+                self.learnable_params[learnable] = self._params[net_id]
+
+    def to_proto(self, write_diff=False):
+        """The net as a NetParameter with every layer's blobs (Net::ToProto)."""
+        from .io.blobproto import blob_to_proto
+        out = caffe_pb2.NetParameter()
+        out.name = self.name
+        for layer, lp in zip(self.layers, self._param.layer):
+            dst = out.layer.add()
+            dst.CopyFrom(lp)
+            del dst.blobs[:]
+            for blob in layer.blobs:
+                blob_to_proto(blob, write_diff, dst.blobs.add())
+        return out
+
+    def save(self, path):
+        """Write the weights as a binary .caffemodel (atomically)."""
+        from .io import caffemodel
+        caffemodel.write_net_binary(self.to_proto(), path)
+
+    def save_hdf5(self, path):
+        from .io import weights
+        weights.save_hdf5(self, path)
+
+    def load_hdf5(self, path):
+        from .io import weights
+        weights.load_hdf5(self, path)
+
+    # -- introspection -----------------------------------------------------
+    def blob_by_name(self, name):
+        return self._blobs[self._blob_index[name]]
+
+    def has_blob(self, name):
+        return name in self._blob_index
+
+    def layer_by_name(self, name):
+        return self.layers[self._layer_names.index(name)]
+
+    def param_owner(self, net_param_id):
+        return self._param_owner[net_param_id]
+
+    def bottom_need_backward(self, layer_id):
+        return list(self._bottom_need_backward[layer_id])
+
+    def layer_need_backward(self, layer_id):
+        return self._layer_need_backward[layer_id]
+
+    @property
+    def blob_loss_weight(self):
+        return list(self._blob_loss_weight)
+
+
+def _parse_net_args(args, phase, weights):
+    """pycaffe's overloads: (phase), (weights, phase), (phase, weights=...)."""
+    args = list(args)
+    if len(args) == 2:
+        weights, phase = args
+    elif len(args) == 1:
+        if isinstance(args[0], str):
+            weights = args[0]
+        else:
+            phase = args[0]
+    elif len(args) > 2:
+        raise TypeError("Net(model, [weights,] phase): too many arguments")
+    if phase is None:
+        raise TypeError("Net needs a phase: caffe.TRAIN or caffe.TEST")
+    if phase not in (TRAIN, TEST):
+        raise ValueError("phase must be caffe.TRAIN (0) or caffe.TEST (1), got %r" % (phase,))
+    return phase, weights
+
+
+def _load_net_param(model):
+    from .io import text, upgrade
+    if isinstance(model, caffe_pb2.NetParameter):
+        param = caffe_pb2.NetParameter()
+        param.CopyFrom(model)
+        return upgrade.upgrade_net(param, "<NetParameter>")
+    return text.read_net_param(model)

@@ -1,0 +1,102 @@
+"""Softmax: closed form along any axis, stability, gradients, in place, golden data."""
+import os
+
+import numpy as np
+import pytest
+from google.protobuf import text_format
+
+from helpers import build_layer, check_gradient, layer_param, make_blobs, run_forward
+from pycaffe_lowbit import backend
+from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.layers import LayerSetupError, create_layer
+from pycaffe_lowbit.proto import caffe_pb2
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
+
+
+def golden_check(name, xp):
+    """Build the case's non-Input layer, run it in float32, compare with Caffe."""
+    d = np.load(os.path.join(GOLDEN, name + ".npz"))
+    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
+    lp, = [l for l in net.layer if l.type != "Input"]
+    layer = create_layer(lp, dtype=np.float32)
+    bottom = make_blobs([d["in__" + b] for b in lp.bottom], xp, np.float32)
+    top = [Blob((), np.float32, xp) for _ in lp.top]
+    layer.setup(bottom, top)
+    layer.reshape(bottom, top)
+    layer.forward(bottom, top)
+    np.testing.assert_allclose(backend.to_numpy(top[0].data), d["out__" + lp.top[0]],
+                               rtol=1e-4, atol=1e-6)
+    top[0].diff[...] = xp.asarray(d["topdiff__" + lp.top[0]])
+    layer.backward(top, [True], bottom)
+    np.testing.assert_allclose(backend.to_numpy(bottom[0].diff),
+                               d["diff__" + lp.bottom[0]], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax_axis1", "softmax_axis2"])
+def test_golden(name, xp):
+    golden_check(name, xp)
+
+
+def _closed_form(x, axis):
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_forward_closed_form(axis, xp):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    layer, bottom, top = build_layer('type: "Softmax" softmax_param { axis: %d }' % axis,
+                                     [x], xp=xp)
+    y, = run_forward(layer, bottom, top)
+    np.testing.assert_allclose(y, _closed_form(x, axis), rtol=1e-12)
+    np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=1e-12)
+
+
+def test_default_axis_is_1(xp):
+    x = np.random.default_rng(1).standard_normal((2, 3, 2, 2))
+    layer, bottom, top = build_layer('type: "Softmax"', [x], xp=xp)
+    np.testing.assert_allclose(run_forward(layer, bottom, top)[0], _closed_form(x, 1),
+                               rtol=1e-12)
+
+
+def test_numerically_stable(xp):
+    x = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -1001.0, -1002.0]])
+    layer, bottom, top = build_layer('type: "Softmax"', [x], xp=xp, dtype=np.float32)
+    y, = run_forward(layer, bottom, top)
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, _closed_form(x - x.max(1, keepdims=True), 1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_gradient(axis, xp):
+    x = np.random.default_rng(2).standard_normal((2, 3, 4))
+    layer, bottom, top = build_layer('type: "Softmax" softmax_param { axis: %d }' % axis,
+                                     [x], xp=xp)
+    check_gradient(layer, bottom, top)
+
+
+def test_in_place(xp):
+    rng = np.random.default_rng(3)
+    x, dy = rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    layer, bottom, top = build_layer('type: "Softmax"', [x], xp=xp)
+    y = run_forward(layer, bottom, top)[0]
+    top[0].diff[...] = xp.asarray(dy)
+    layer.backward(top, [True], bottom)
+    dx = backend.to_numpy(bottom[0].diff)
+
+    layer = create_layer(layer_param('type: "Softmax"'), dtype=np.float64)
+    blob, = make_blobs([x], xp)
+    layer.setup([blob], [blob])
+    layer.forward([blob], [blob])
+    np.testing.assert_allclose(backend.to_numpy(blob.data), y, rtol=1e-14)
+    blob.diff[...] = xp.asarray(dy)
+    layer.backward([blob], [True], [blob])
+    np.testing.assert_allclose(backend.to_numpy(blob.diff), dx, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("axis", [3, -4])
+def test_bad_axis(axis):
+    with pytest.raises(LayerSetupError, match="axis %d out of range" % axis):
+        build_layer('name: "sm" type: "Softmax" softmax_param { axis: %d }' % axis,
+                    [np.zeros((2, 3, 4))])

@@ -1,0 +1,16 @@
+"""Every single-layer case of official Caffe (tests/data/golden/layers) matches to 1e-4."""
+import numpy as np
+import pytest
+
+import golden
+
+CASES = golden.list_cases("layers")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_layer_matches_caffe(case):
+    path = golden.case_path("layers", case)
+    missing = golden.missing_types(str(np.load(path)["prototxt"]))
+    if missing:
+        pytest.skip("layer types not implemented yet (issue 3): %s" % ", ".join(missing))
+    golden.run_case(path)
