@@ -133,28 +133,24 @@ class Net(_net.Net):
 
     def forward_all(self, blobs=None, **kwargs):
         """Forward the whole of each input, batch by batch; returns {name: array}
-        for the outputs and ``blobs``, concatenated over the batches."""
-        all_outs = {out: [] for out in set(self.outputs + list(blobs or []))}
+        for the outputs and ``blobs``, concatenated over the batches (a scalar
+        output such as a loss gives one value per batch)."""
+        outs = _Collector(set(self.outputs + list(blobs or [])))
         for batch in self._batch(kwargs):
-            outs = self.forward(blobs=blobs, **batch)
-            for out, value in outs.items():
-                all_outs[out].extend(backend.to_numpy(value).copy())
-        return self._trim(all_outs, kwargs)
+            outs.add(self.forward(blobs=blobs, **batch))
+        return outs.result(_num_items(kwargs))
 
     def forward_backward_all(self, blobs=None, diffs=None, **kwargs):
         """forward_all and backward_all together: kwargs name inputs and output diffs."""
-        all_outs = {out: [] for out in set(self.outputs + list(blobs or []))}
-        all_diffs = {d: [] for d in set(self.inputs + list(diffs or []))}
+        outs = _Collector(set(self.outputs + list(blobs or [])))
+        grads = _Collector(set(self.inputs + list(diffs or [])))
         forward_in = {k: v for k, v in kwargs.items() if k in self.inputs}
         backward_in = {k: v for k, v in kwargs.items() if k not in self.inputs}
         for fb, bb in zip(self._batch(forward_in), self._batch(backward_in)):
-            outs = self.forward(blobs=blobs, **fb)
-            grads = self.backward(diffs=diffs, **bb)
-            for out, value in outs.items():
-                all_outs[out].extend(backend.to_numpy(value).copy())
-            for d, value in grads.items():
-                all_diffs[d].extend(backend.to_numpy(value).copy())
-        return self._trim(all_outs, kwargs), self._trim(all_diffs, kwargs)
+            outs.add(self.forward(blobs=blobs, **fb))
+            grads.add(self.backward(diffs=diffs, **bb))
+        num = _num_items(kwargs)
+        return outs.result(num), grads.result(num)
 
     def _batch(self, arrays):
         """Split {name: array} into batch-sized dicts (last one zero-padded)."""
@@ -173,17 +169,39 @@ class Net(_net.Net):
                 batch[name] = chunk
             yield batch
 
-    @staticmethod
-    def _trim(collected, kwargs):
-        out = {k: np.asarray(v) for k, v in collected.items()}
-        if kwargs:
-            num = len(next(iter(kwargs.values())))
-            out = {k: v[:num] for k, v in out.items()}
-        return out
-
     def set_input_arrays(self, data, labels):
         """Feed a MemoryData layer (first in the net) with data and labels."""
         layer = self.layers[0]
         if getattr(layer, "type", None) != "MemoryData":
             raise ValueError("set_input_arrays needs a MemoryData layer as the first layer")
         layer.reset(data, labels)
+
+
+
+def _num_items(kwargs):
+    return len(next(iter(kwargs.values()))) if kwargs else None
+
+
+class _Collector:
+    """Gathers per-batch outputs: item arrays are concatenated and trimmed of
+    the padding; scalars (losses, accuracies) are kept one per batch."""
+
+    def __init__(self, names):
+        self.values = {name: [] for name in names}
+        self.scalar = set()
+
+    def add(self, outputs):
+        for name, value in outputs.items():
+            value = backend.to_numpy(value).copy()
+            if value.ndim == 0:
+                self.scalar.add(name)
+                self.values[name].append(value)
+            else:
+                self.values[name].extend(value)
+
+    def result(self, num):
+        out = {}
+        for name, values in self.values.items():
+            array = np.asarray(values)
+            out[name] = array if (name in self.scalar or num is None) else array[:num]
+        return out

@@ -42,13 +42,94 @@ def shape_matches(shape, proto):
     return shape == proto_shape(proto)
 
 
+# Packed value fields: name -> (field number, little-endian dtype).
+_PACKED = {"data": (5, "<f4"), "diff": (6, "<f4"),
+           "double_data": (8, "<f8"), "double_diff": (9, "<f8")}
+# Below this many values, Python floats are cheap enough.
+_FAST_MIN = 4096
+
+
+def _read_varint(buf, pos):
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _encode_varint(value):
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field_array(proto, name):
+    """A repeated float/double field of a BlobProto as a new NumPy array,
+    without a Python float per value where the runtime allows: upb's
+    containers convert natively (``__array__``); otherwise large fields are
+    read from the packed wire bytes."""
+    values = getattr(proto, name)
+    dtype = np.dtype(_PACKED[name][1]).newbyteorder("=")
+    if len(values) < _FAST_MIN or hasattr(values, "__array__"):
+        return np.asarray(values, dtype)
+    return _wire_array(proto, name)
+
+
+def _wire_array(proto, name):
+    """Field ``name`` read from the proto's serialized bytes, where a packed
+    field is one tag, a varint length and the raw little-endian values."""
+    number, wire_dtype = _PACKED[name]
+    wire_dtype = np.dtype(wire_dtype)
+    native = wire_dtype.newbyteorder("=")
+    buf = proto.SerializeToString()
+    pos, end = 0, len(buf)
+    while pos < end:
+        key, pos = _read_varint(buf, pos)
+        wire = key & 7
+        if wire == 0:
+            _, pos = _read_varint(buf, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            size, pos = _read_varint(buf, pos)
+            if key >> 3 == number:
+                return np.frombuffer(buf, wire_dtype, size // wire_dtype.itemsize,
+                                     pos).astype(native)
+            pos += size
+        else:
+            break
+    return np.asarray(getattr(proto, name), native)  # not found packed
+
+
+def _append_values(proto, name, array):
+    """Append ``array``'s values to repeated field ``name`` without going
+    through Python floats: the packed field's bytes are built from the array's
+    memory and merged in."""
+    number, dtype = _PACKED[name]
+    flat = np.ascontiguousarray(array, dtype).reshape(-1)
+    if flat.size < _FAST_MIN:
+        getattr(proto, name).extend(flat.tolist())
+        return
+    head = _encode_varint(number << 3 | 2) + _encode_varint(flat.nbytes)
+    buf = bytearray(len(head) + flat.nbytes)
+    buf[:len(head)] = head
+    np.frombuffer(buf, dtype, flat.size, len(head))[...] = flat
+    proto.MergeFromString(memoryview(buf))
+
+
 def _values(proto, diff, shape):
-    doubles = proto.double_diff if diff else proto.double_data
-    floats = proto.diff if diff else proto.data
-    if len(doubles):
-        values = np.asarray(doubles, np.float64)
+    if len(proto.double_diff if diff else proto.double_data):
+        values = _field_array(proto, "double_diff" if diff else "double_data")
     else:
-        values = np.asarray(floats, np.float32)
+        values = _field_array(proto, "diff" if diff else "data")
     count = int(np.prod(shape, dtype=np.int64))
     if values.size != count:
         if diff and values.size == 0:
@@ -77,21 +158,23 @@ def blob_from_proto(proto, dtype=None):
     return blob
 
 
-def array_to_proto(array, diff=None, proto=None):
-    """A BlobProto (N-D ``shape``, float values) holding ``array`` (and ``diff``)."""
-    proto = proto or caffe_pb2.BlobProto()
+def blob_array(proto, diff=False):
+    """The values (or diff) of a BlobProto as a NumPy array of its declared
+    shape: float32, or float64 for double_data. Fast for large blobs."""
+    return array_from_proto(proto, diff)
+
+
+def array_to_proto(array, diff=None, proto=None, with_shape=True):
+    """A BlobProto (N-D ``shape`` unless ``with_shape`` is False, float values)
+    holding ``array`` (and ``diff``); float64 arrays go to double_data."""
+    proto = caffe_pb2.BlobProto() if proto is None else proto
     array = backend.to_numpy(array)
-    proto.shape.dim.extend(int(d) for d in array.shape)
-    if array.dtype == np.float64:
-        proto.double_data.extend(array.ravel().tolist())
-    else:
-        proto.data.extend(array.astype(np.float32, copy=False).ravel().tolist())
+    double = array.dtype == np.float64
+    if with_shape:
+        proto.shape.dim.extend(int(d) for d in array.shape)
+    _append_values(proto, "double_data" if double else "data", array)
     if diff is not None:
-        diff = backend.to_numpy(diff)
-        if array.dtype == np.float64:
-            proto.double_diff.extend(diff.ravel().tolist())
-        else:
-            proto.diff.extend(diff.astype(np.float32, copy=False).ravel().tolist())
+        _append_values(proto, "double_diff" if double else "diff", backend.to_numpy(diff))
     return proto
 
 

@@ -54,15 +54,13 @@ def _legacy_str(proto):
 
 
 def save_hdf5(net, path):
-    """Caffe's Net::ToHDF5: a group per layer under /data, a dataset per owned param."""
+    """Caffe's Net::ToHDF5: a group per layer under /data, a dataset per param
+    the layer owns (a shared param is left out: ``None`` in its slot)."""
+    owner = {pos: net._param_owner[i] for i, pos in enumerate(net._param_layer)}
     entries = []
     for layer_id, (name, layer) in enumerate(zip(net._layer_names, net.layers)):
-        arrays = []
-        for k, blob in enumerate(layer.blobs):
-            net_id = net._param_layer.index((layer_id, k))
-            if net._param_owner[net_id] >= 0:
-                break
-            arrays.append(backend.to_numpy(blob.data))
+        arrays = [None if owner[(layer_id, k)] >= 0 else backend.to_numpy(blob.data)
+                  for k, blob in enumerate(layer.blobs)]
         entries.append((name, arrays))
     hdf5.write_weights_hdf5(entries, path)
 
@@ -80,7 +78,7 @@ def load_hdf5(net, path):
                 "%s: incompatible number of blobs for layer '%s': the file has %d, "
                 "the net has %d" % (path, name, len(arrays), len(target.blobs)))
         for k, blob in enumerate(target.blobs):
-            if k >= len(arrays):
+            if k >= len(arrays) or arrays[k] is None:
                 net_id = net._param_layer.index((layer_id, k))
                 if net._param_owner[net_id] >= 0:
                     continue

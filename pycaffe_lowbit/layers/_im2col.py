@@ -16,6 +16,7 @@ adjoint: it sums every column entry back into the input position it came from.
 Out-of-range positions are never padded into a copy of the input: each offset
 copies only the output range that reads inside the image and zeroes the rest.
 """
+import functools
 import itertools
 
 
@@ -44,16 +45,36 @@ def axis_range(start, stride, size, n_out):
     return lo, hi, slice(first, first + (hi - lo - 1) * stride + 1, stride)
 
 
-def offset_ranges(kernel_pos, stride, pad, in_size, out_size):
-    """Per spatial axis, axis_range for one kernel offset; None if any is empty.
-    ``kernel_pos[a]`` is the offset's position j * dilation on axis a."""
-    ranges = []
-    for a in range(len(in_size)):
-        r = axis_range(kernel_pos[a] - pad[a], stride[a], in_size[a], out_size[a])
-        if r is None:
-            return None
-        ranges.append(r)
-    return ranges
+@functools.lru_cache(maxsize=256)
+def offset_plan(kernel, stride, pad, dilation, in_size, out_size):
+    """Per kernel offset j (row-major): (j, src, dst, zero). ``src`` indexes the
+    input (N, C, *S) and ``dst`` the output positions (N, C, *O) that read inside
+    the image; ``zero`` lists the index tuples of the output positions that read
+    padding. ``src`` and ``dst`` are None when every position reads padding."""
+    plan = []
+    inner = (slice(None), slice(None))
+    for ko in itertools.product(*[range(k) for k in kernel]):
+        ranges = [axis_range(j * d - p, s, size, o) for j, d, p, s, size, o
+                  in zip(ko, dilation, pad, stride, in_size, out_size)]
+        if any(r is None for r in ranges):
+            plan.append((ko, None, None, ((Ellipsis,),)))
+            continue
+        src = inner + tuple(r[2] for r in ranges)
+        dst = inner + tuple(slice(r[0], r[1]) for r in ranges)
+        zero = []
+        for a, (lo, hi, _) in enumerate(ranges):
+            before = (slice(None),) * (2 + a)
+            if lo > 0:
+                zero.append(before + (slice(0, lo),))
+            if hi < out_size[a]:
+                zero.append(before + (slice(hi, None),))
+        plan.append((ko, src, dst, tuple(zero)))
+    return tuple(plan)
+
+
+def _plan(kernel, stride, pad, dilation, in_size, out_size):
+    return offset_plan(*(tuple(int(v) for v in t) for t in
+                         (kernel, stride, pad, dilation, in_size, out_size)))
 
 
 def _offset_view(col, ko, batch_first):
@@ -63,35 +84,24 @@ def _offset_view(col, ko, batch_first):
     return col[(slice(None),) + ko].swapaxes(0, 1)
 
 
-def _kernel_offsets(kernel):
-    return itertools.product(*[range(k) for k in kernel])
+def _col_shape(n, c, kernel, out_size, batch_first):
+    if batch_first:
+        return (n, c) + tuple(kernel) + tuple(out_size)
+    return (c,) + tuple(kernel) + (n,) + tuple(out_size)
 
 
 def im2col(x, kernel, stride, pad, dilation, out_size, batch_first=False, out=None):
     """Columns of ``x`` (N, C, *S); see the module docstring for the layouts.
     ``out``: an array of the column shape to fill (else one is allocated)."""
-    xp = _xp(x)
     n, c = x.shape[:2]
-    in_size = x.shape[2:]
-    shape = ((n, c) + tuple(kernel) + tuple(out_size) if batch_first
-             else (c,) + tuple(kernel) + (n,) + tuple(out_size))
-    col = xp.empty(shape, x.dtype) if out is None else out.reshape(shape)
-    for ko in _kernel_offsets(kernel):
-        dst = _offset_view(col, ko, batch_first)
-        pos = [j * d for j, d in zip(ko, dilation)]
-        ranges = offset_ranges(pos, stride, pad, in_size, out_size)
-        if ranges is None:
-            dst[...] = 0
-            continue
-        inner = (slice(None), slice(None))
-        dst[inner + tuple(slice(lo, hi) for lo, hi, _ in ranges)] = \
-            x[inner + tuple(src for _, _, src in ranges)]
-        for a, (lo, hi, _) in enumerate(ranges):
-            before = (slice(None),) * (2 + a)
-            if lo > 0:
-                dst[before + (slice(0, lo),)] = 0
-            if hi < out_size[a]:
-                dst[before + (slice(hi, None),)] = 0
+    shape = _col_shape(n, c, kernel, out_size, batch_first)
+    col = _xp(x).empty(shape, x.dtype) if out is None else out.reshape(shape)
+    for ko, src, dst, zero in _plan(kernel, stride, pad, dilation, x.shape[2:], out_size):
+        view = _offset_view(col, ko, batch_first)
+        if src is not None:
+            view[dst] = x[src]
+        for z in zero:
+            view[z] = 0
     return col
 
 
@@ -99,26 +109,16 @@ def col2im(col, x_shape, kernel, stride, pad, dilation, out_size, batch_first=Fa
            out=None):
     """The adjoint of im2col: sum ``col`` (any shape holding the column layout)
     back into an (N, C, *S) array; ``out`` (shape x_shape) is overwritten if given."""
-    xp = _xp(col)
     n, c = x_shape[:2]
-    in_size = tuple(x_shape[2:])
-    out_size = tuple(out_size)
-    if batch_first:
-        col = col.reshape((n, c) + tuple(kernel) + out_size)
+    col = col.reshape(_col_shape(n, c, kernel, out_size, batch_first))
+    if out is None:
+        x = _xp(col).zeros(x_shape, col.dtype)
     else:
-        col = col.reshape((c,) + tuple(kernel) + (n,) + out_size)
-    x = xp.zeros(x_shape, col.dtype) if out is None else out
-    if out is not None:
+        x = out
         x[...] = 0
-    inner = (slice(None), slice(None))
-    for ko in _kernel_offsets(kernel):
-        pos = [j * d for j, d in zip(ko, dilation)]
-        ranges = offset_ranges(pos, stride, pad, in_size, out_size)
-        if ranges is None:
-            continue
-        src = _offset_view(col, ko, batch_first)
-        x[inner + tuple(s for _, _, s in ranges)] += \
-            src[inner + tuple(slice(lo, hi) for lo, hi, _ in ranges)]
+    for ko, src, dst, _ in _plan(kernel, stride, pad, dilation, x_shape[2:], out_size):
+        if src is not None:
+            x[src] += _offset_view(col, ko, batch_first)[dst]
     return x
 
 

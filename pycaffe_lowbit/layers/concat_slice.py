@@ -35,7 +35,8 @@ def _check_exclusive(layer, param, new_name, old_name):
                           % (new_name, old_name))
 
 
-def _block(ndim, axis, start, stop):
+def _block(axis, start, stop):
+    """An index selecting [start, stop) along ``axis``."""
     return (slice(None),) * axis + (slice(start, stop),)
 
 
@@ -87,7 +88,7 @@ class Concat(Layer):
         for b, down in zip(bottom, propagate_down):
             n = b.shape[self._axis]
             if down:
-                b.diff = dy[_block(dy.ndim, self._axis, offset, offset + n)].copy()
+                b.diff = dy[_block(self._axis, offset, offset + n)].copy()
             offset += n
 
 
@@ -140,7 +141,7 @@ class Slice(Layer):
             return
         offset = 0
         for t, n in zip(top, self._sizes):
-            t.data = x[_block(x.ndim, self._axis, offset, offset + n)].copy()
+            t.data = x[_block(self._axis, offset, offset + n)].copy()
             offset += n
 
     def backward(self, top, propagate_down, bottom):

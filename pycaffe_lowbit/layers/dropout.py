@@ -2,7 +2,7 @@
 
 TRAIN  y = x * m / (1 - p)      m ~ Bernoulli(1 - p), drawn at every forward
 TEST   y = x
-With ``scale_train: false`` (a fork field, read when the schema has it):
+With ``scale_train: false`` (NVIDIA/Intel Caffe's field, in our schema):
 TRAIN  y = x * m,   TEST  y = x * (1 - p).
 Backward applies the same factor to dy. Bottom: any shape; top: same shape.
 In-place allowed (backward needs only the mask).
@@ -19,12 +19,6 @@ from .base import Layer
 from .registry import register
 
 
-def _scale_train(dropout_param):
-    if "scale_train" in dropout_param.DESCRIPTOR.fields_by_name:
-        return bool(dropout_param.scale_train)
-    return True
-
-
 @register("Dropout")
 class Dropout(Layer):
     exact_num_bottom = 1
@@ -35,7 +29,7 @@ class Dropout(Layer):
         self.ratio = float(dp.dropout_ratio)
         if not 0.0 <= self.ratio < 1.0:
             raise self.error("dropout_ratio must be in [0, 1), got %g" % self.ratio)
-        self.scale_train = _scale_train(dp)
+        self.scale_train = bool(dp.scale_train)
         self._mask = None
 
     @property
@@ -70,7 +64,8 @@ class Dropout(Layer):
             self._mask = self.draw_mask(x.shape, xp)
             top[0].data = x * (self._mask.astype(x.dtype) * factor)
         elif factor == 1:
-            top[0].data = x.copy()
+            if top[0] is not bottom[0]:
+                top[0].data = x.copy()
         else:
             top[0].data = x * factor
 

@@ -149,6 +149,10 @@ def test_swl_prob_top(xp):
     _, prob = run_forward(layer, bottom, top)
     e = np.exp(x)
     np.testing.assert_allclose(prob, e / e.sum(1, keepdims=True), rtol=1e-12)
+    top[1].diff[...] = 5.0  # Caffe's backward ignores the prob top's diff
+    layer.backward(top, [True, False], bottom)
+    np.testing.assert_allclose(backend.to_numpy(bottom[0].diff),
+                               _swl_reference(x, labels)[1], rtol=1e-12)
 
 
 def test_swl_axis(xp):

@@ -1,0 +1,118 @@
+"""BatchNorm: normalise each channel (axis 1) over every other axis, as Caffe does.
+
+Statistics per channel c over the m = count / C values of x[:, c, ...]:
+  batch      mu = mean(x),  var = mean((x - mu)^2)
+  global     mu = blobs[0] * f,  var = blobs[1] * f,  f = 0 if blobs[2] == 0
+             else 1 / blobs[2]
+  y = (x - mu) / sqrt(var + eps)
+
+``use_global_stats`` defaults to (phase == TEST). With batch statistics the
+forward also updates the blobs (a = moving_average_fraction):
+  blobs[2] = a * blobs[2] + 1
+  blobs[0] = a * blobs[0] + mu
+  blobs[1] = a * blobs[1] + m / (m - 1) * var      (factor 1 when m == 1)
+
+Backward, with means over the non-channel axes:
+  batch   dx = (dy - mean(dy) - mean(dy * y) * y) / sqrt(var + eps)
+  global  dx = dy / sqrt(var + eps)
+The three blobs are statistics, not parameters: Caffe forces their lr_mult to 0
+(adding ``param { lr_mult: 0 }`` entries to this layer's parameter) and their
+diffs stay 0. Bottom: N x C x ... (at least 2 axes); top: same. In-place allowed.
+"""
+from ..proto import caffe_pb2
+from .base import Layer
+from .registry import register
+
+
+@register("BatchNorm")
+class BatchNorm(Layer):
+    exact_num_bottom = 1
+    exact_num_top = 1
+
+    def layer_setup(self, bottom, top):
+        bp = self.param.batch_norm_param
+        self.moving_average_fraction = bp.moving_average_fraction
+        self.use_global_stats = (bp.use_global_stats if bp.HasField("use_global_stats")
+                                 else self.phase == caffe_pb2.TEST)
+        self.eps = bp.eps
+        x = bottom[0]
+        self.channels = 1 if x.num_axes == 1 else x.shape[1]
+        if not self.blobs:
+            self.blobs = [self.new_blob((self.channels,)), self.new_blob((self.channels,)),
+                          self.new_blob((1,))]
+        if len(self.blobs) != 3:
+            raise self.error("expects 3 blobs (mean, variance, scale factor), got %d"
+                             % len(self.blobs))
+        for i, n in enumerate((self.channels, self.channels, 1)):
+            if self.blobs[i].count != n:
+                raise self.error("blob %d has shape %s; expected %d values"
+                                 % (i, self.blobs[i].shape, n))
+        self._freeze_statistics()
+
+    def _freeze_statistics(self):
+        """Caffe's mask on the statistics: each ParamSpec gets lr_mult 0 (added to
+        this layer's LayerParameter where missing, as Caffe edits its own copy, so
+        the Net and a saved model see them); a nonzero lr_mult is an error."""
+        specs = self.param.param
+        for i in range(len(self.blobs)):
+            if i < len(specs) and specs[i].lr_mult != 0:
+                raise self.error("cannot configure batch normalization statistics as "
+                                 "layer parameters (param %d has lr_mult %g; expected 0)"
+                                 % (i, specs[i].lr_mult))
+        while len(specs) < len(self.blobs):
+            specs.add().lr_mult = 0.0
+        self.param_propagate_down = [False] * len(self.blobs)
+
+    def reshape(self, bottom, top):
+        x = bottom[0]
+        if x.num_axes < 2 or x.shape[1] != self.channels:
+            raise self.error("bottom shape %s must be N x %d x ... (the channels seen "
+                             "at setup)" % (x.shape, self.channels))
+        if top[0] is not x:
+            top[0].reshape(x.shape)
+        n = x.shape[0]
+        self._dims = (n, self.channels, x.count // max(n * self.channels, 1))
+
+    def forward(self, bottom, top):
+        x = bottom[0].data.reshape(self._dims)
+        xp = bottom[0].xp
+        dt = self.dtype.type
+        m = self._dims[0] * self._dims[2]
+        if self.use_global_stats:
+            s = float(self.blobs[2].data.reshape(-1)[0])
+            factor = dt(0) if s == 0 else dt(1) / dt(s)
+            mean = self.blobs[0].data.reshape(1, -1, 1) * factor
+            var = self.blobs[1].data.reshape(1, -1, 1) * factor
+            centred = x - mean
+        else:
+            # Caffe: per (n, c) sums scaled by 1 / m, then summed over n.
+            mean = (x.sum(axis=2, keepdims=True) * dt(1.0 / m)).sum(axis=0, keepdims=True)
+            centred = x - mean
+            var = ((centred * centred).sum(axis=2, keepdims=True)
+                   * dt(1.0 / m)).sum(axis=0, keepdims=True)
+            a = dt(self.moving_average_fraction)
+            correction = dt(m) / dt(m - 1) if m > 1 else dt(1)
+            stats = self.blobs
+            stats[2].data[...] = stats[2].data * a + dt(1)
+            stats[0].data[...] = mean.reshape(stats[0].shape) + a * stats[0].data
+            stats[1].data[...] = (correction * var.reshape(stats[1].shape)
+                                  + a * stats[1].data)
+        self._std = xp.sqrt(var + dt(self.eps))
+        y = centred / self._std
+        self._y = y  # x_norm, kept for backward (top.data gets its own copy)
+        top[0].data = y.reshape(bottom[0].shape).copy()
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        dy = top[0].diff.reshape(self._dims)
+        if self.use_global_stats:
+            dx = dy / self._std
+        else:
+            y = self._y
+            dt = self.dtype.type
+            sum_dyy = (dy * y).sum(axis=2, keepdims=True).sum(axis=0, keepdims=True)
+            sum_dy = dy.sum(axis=2, keepdims=True).sum(axis=0, keepdims=True)
+            m = self._dims[0] * self._dims[2]
+            dx = (dy + dt(-1.0 / m) * (sum_dyy * y + sum_dy)) / self._std
+        bottom[0].diff = dx.reshape(bottom[0].shape)

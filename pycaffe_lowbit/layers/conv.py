@@ -1,0 +1,343 @@
+"""Convolution, Deconvolution and Im2col, as BVLC Caffe computes them.
+
+Convolution of x (..., C, *S) with weights W (O, C / g, *K) in g groups:
+
+    y[n, o, *q] = b[o] + sum_{c in group(o), j} W[o, c', j] x[n, c, q * s - p + j * r]
+
+(zero outside the image), output size (S + 2p - (r (K - 1) + 1)) / s + 1 with
+C++ integer division. Axes before ``axis`` are independent "images"; the axes
+after it are spatial (any number). Every bottom i gives top i with the same
+weights. Deconvolution is the transpose (the gradient of a convolution with
+respect to its input): W is (C, O / g, *K) and the output size is
+s (S - 1) + r (K - 1) + 1 - 2p. Im2col outputs the column matrix itself,
+(N, C * prod(K), *out).
+
+The computation is im2col + one GEMM per group over the whole batch (the batch
+is cut into chunks only to bound the column buffer), and GEMM + col2im in the
+transposed direction; see ``_im2col``.
+"""
+import numpy as np
+
+from ..fillers import fill
+from .. import backend
+from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
+from .base import Layer
+from .registry import register
+
+# Column-buffer size per chunk of the batch: small on CPU (cache-friendly),
+# large on GPU (few kernel launches).
+_COL_BYTES = {"numpy": 8 << 20, "other": 512 << 20}
+
+
+def canonical_axis(layer, blob, axis):
+    try:
+        return blob.canonical_axis(axis)
+    except IndexError as exc:
+        raise layer.error(str(exc)) from None
+
+
+def conv_geometry(layer, cp, n_spatial):
+    """Caffe's kernel / stride / pad / dilation parsing of a ConvolutionParameter:
+    tuples with one entry per spatial axis, with Caffe's checks and messages."""
+    def need(ok, message):
+        if not ok:
+            raise layer.error(message)
+
+    def per_axis(name, repeated, h_field, w_field, default):
+        has_hw = h_field is not None and (cp.HasField(h_field) or cp.HasField(w_field))
+        if has_hw:
+            need(n_spatial == 2, "%s_h & %s_w can only be used for 2D convolution."
+                 % (name, name))
+            need(len(repeated) == 0, "Either %s or %s_h/w should be specified; not both."
+                 % (name if name != "kernel" else "kernel_size", name))
+            return (getattr(cp, h_field), getattr(cp, w_field))
+        n = len(repeated)
+        allowed = (1, n_spatial) if default is None else (0, 1, n_spatial)
+        label = "kernel_size" if name == "kernel" else name
+        need(n in allowed, "%s must be specified once, or once per spatial dimension "
+             "(%s specified %d times; %d spatial dims)." % (label, label, n, n_spatial))
+        if n == 0:
+            return (default,) * n_spatial
+        return tuple(int(repeated[0 if n == 1 else i]) for i in range(n_spatial))
+
+    kernel = per_axis("kernel", cp.kernel_size, "kernel_h", "kernel_w", None)
+    need(all(k > 0 for k in kernel), "Filter dimensions must be nonzero.")
+    stride = per_axis("stride", cp.stride, "stride_h", "stride_w", 1)
+    need(all(s > 0 for s in stride), "Stride dimensions must be nonzero.")
+    pad = per_axis("pad", cp.pad, "pad_h", "pad_w", 0)
+    dilation = per_axis("dilation", cp.dilation, None, None, 1)
+    return tuple(map(int, kernel)), tuple(map(int, stride)), tuple(map(int, pad)), \
+        tuple(map(int, dilation))
+
+
+def _shape_str(shape):
+    return "%s (%d)" % (" ".join(str(d) for d in shape), int(np.prod(shape, dtype=np.int64)))
+
+
+def _legacy4(shape):
+    return (1,) * (4 - len(shape)) + tuple(shape) if len(shape) <= 4 else tuple(shape)
+
+
+def check_param_shapes(layer, shapes, names=("weight", "bias")):
+    """Preloaded blobs (from a caffemodel) must have ``shapes``. Legacy 4-D shapes
+    (1 x 1 x N x K) of the same values are accepted and reshaped, as Caffe's
+    ShapeEquals accepts them."""
+    if len(layer.blobs) != len(shapes):
+        raise layer.error("Incorrect number of weight blobs: expected %d, got %d"
+                          % (len(shapes), len(layer.blobs)))
+    for blob, shape, name in zip(layer.blobs, shapes, names):
+        shape = tuple(shape)
+        if blob.shape == shape:
+            continue
+        if _legacy4(blob.shape) == _legacy4(shape):
+            blob.reshape(shape)
+            continue
+        raise layer.error("Incorrect %s shape: expected shape %s; instead, shape was %s"
+                          % (name, _shape_str(shape), _shape_str(blob.shape)))
+
+
+def _chunks(n, per_item, itemsize, xp):
+    budget = _COL_BYTES["numpy" if xp is np else "other"]
+    step = max(1, budget // max(1, per_item * itemsize))
+    return [(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+class _ConvolutionBase(Layer):
+    min_num_bottom = 1
+    min_num_top = 1
+    equal_num_bottom_top = True
+    reverse = False  # Deconvolution: weights and im2col act on the top side
+
+    def layer_setup(self, bottom, top):
+        cp = self.param.convolution_param
+        self.axis = canonical_axis(self, bottom[0], cp.axis)
+        self.n_spatial = bottom[0].num_axes - self.axis - 1
+        self.kernel, self.stride, self.pad, self.dilation = \
+            conv_geometry(self, cp, self.n_spatial)
+        self.channels = bottom[0].shape[self.axis]
+        self.num_output = cp.num_output
+        self.group = cp.group
+        if self.num_output <= 0:
+            raise self.error("num_output must be > 0 (got %d)" % self.num_output)
+        if self.group <= 0 or self.channels % self.group:
+            raise self.error("group (%d) must divide the %d input channels"
+                             % (self.group, self.channels))
+        if self.num_output % self.group:
+            raise self.error("Number of output should be multiples of group "
+                             "(num_output %d, group %d)." % (self.num_output, self.group))
+        self.bias_term = cp.bias_term
+        conv_out, conv_in = ((self.channels, self.num_output) if self.reverse
+                             else (self.num_output, self.channels))
+        shapes = [(conv_out, conv_in // self.group) + self.kernel]
+        if self.bias_term:
+            shapes.append((self.num_output,))
+        if self.blobs:
+            check_param_shapes(self, shapes)
+        else:
+            self.blobs = [self.new_blob(s) for s in shapes]
+            fill(self.blobs[0], cp.weight_filler)
+            if self.bias_term:
+                fill(self.blobs[1], cp.bias_filler)
+
+    def reshape(self, bottom, top):
+        b0 = bottom[0]
+        if b0.num_axes != self.axis + 1 + self.n_spatial:
+            raise self.error("bottom num_axes may not change (was %d, now %d)."
+                             % (self.axis + 1 + self.n_spatial, b0.num_axes))
+        if b0.shape[self.axis] != self.channels:
+            raise self.error("Input size incompatible with convolution kernel: %d "
+                             "channels, expected %d." % (b0.shape[self.axis], self.channels))
+        for i, b in enumerate(bottom[1:], 1):
+            if b.shape != b0.shape:
+                raise self.error("shape mismatch - bottom[0]: %s vs. bottom[%d]: %s"
+                                 % (_shape_str(b0.shape), i, _shape_str(b.shape)))
+        self.num = b0.count_range(0, self.axis)
+        self.in_size = b0.shape[self.axis + 1:]
+        size_rule = deconv_out_size if self.reverse else conv_out_size
+        self.out_size = tuple(size_rule(*a) for a in zip(
+            self.in_size, self.kernel, self.stride, self.pad, self.dilation))
+        if any(d < 0 for d in self.out_size):
+            raise self.error("output size %s is negative: kernel %s (dilation %s) larger "
+                             "than the padded input %s" % (self.out_size, self.kernel,
+                                                           self.dilation, self.in_size))
+        shape = b0.shape[:self.axis] + (self.num_output,) + self.out_size
+        for t in top:
+            t.reshape(shape)
+
+    # -- the two directions of the column GEMM ----------------------------------
+    def _geom(self):
+        return self.kernel, self.stride, self.pad, self.dilation
+
+    def _col_side(self):
+        """(channels, column spatial size) of the side im2col reads."""
+        if self.reverse:
+            return self.num_output, self.in_size
+        return self.channels, self.out_size
+
+    def _weight_matrix(self, array):
+        """W as (group, rows, kernel_dim): conv_out_channels / g rows."""
+        g = self.group
+        return array.reshape(g, array.shape[0] // g, -1)
+
+    def _to_gemm(self, a, n0, n1):
+        """a[n0:n1] of shape (m, C, *S) as (g, C / g, m * prod(S))."""
+        m = n1 - n0
+        c = a[n0:n1].reshape(m, a.shape[1], -1).swapaxes(0, 1)  # (C, m, L)
+        return c.reshape(self.group, a.shape[1] // self.group, -1)
+
+    def _from_gemm(self, r, dst):
+        """r (g, C / g, m * L) into dst (m, C, *S)."""
+        m = dst.shape[0]
+        dst[...] = r.reshape(-1, m, *dst.shape[2:]).swapaxes(0, 1)
+
+    def _im2col_gemm(self, a, n0, n1):
+        """im2col of a[n0:n1] (the column side) as (g, kernel_dim, m * L)."""
+        col_size = self._col_side()[1]
+        col = im2col(a[n0:n1], *self._geom(), col_size)
+        return col.reshape(self.group, -1, (n1 - n0) * int(np.prod(col_size, dtype=np.int64)))
+
+    def _col2im_gemm(self, col, dst):
+        col2im(col, dst.shape, *self._geom(), self._col_side()[1], out=dst)
+
+    def _chunk_list(self, xp):
+        ch, col_size = self._col_side()
+        per = ch * int(np.prod(self.kernel, dtype=np.int64)) * \
+            int(np.prod(col_size, dtype=np.int64))
+        return _chunks(self.num, per, self.dtype.itemsize, xp)
+
+    def _nd(self, array, channels, size):
+        return array.reshape((self.num, channels) + tuple(size))
+
+
+@register("Convolution")
+class Convolution(_ConvolutionBase):
+    """y = W * x + b (cross-correlation, as Caffe); see the module docstring."""
+
+    def forward(self, bottom, top):
+        xp = backend.get_array_module(bottom[0].data)
+        w = self._weight_matrix(self.blobs[0].data)
+        for b, t in zip(bottom, top):
+            x = self._nd(b.data, self.channels, self.in_size)
+            y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
+            for n0, n1 in self._chunk_list(xp):
+                self._from_gemm(xp.matmul(w, self._im2col_gemm(x, n0, n1)), y[n0:n1])
+            if self.bias_term:
+                y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
+            t.data = y.reshape(t.shape)
+
+    def backward(self, top, propagate_down, bottom):
+        xp = backend.get_array_module(top[0].diff)
+        w = self._weight_matrix(self.blobs[0].data)
+        want_w = self.param_propagate_down[0]
+        want_b = self.bias_term and self.param_propagate_down[1]
+        dw = None
+        for i, (b, t) in enumerate(zip(bottom, top)):
+            dy = self._nd(t.diff, self.num_output, self.out_size)
+            if want_b:
+                self.blobs[1].diff += dy.reshape(self.num, self.num_output, -1).sum(axis=(0, 2))
+            if not (want_w or propagate_down[i]):
+                continue
+            x = self._nd(b.data, self.channels, self.in_size)
+            dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
+            for n0, n1 in self._chunk_list(xp):
+                dyc = self._to_gemm(dy, n0, n1)
+                if want_w:
+                    g = xp.matmul(dyc, self._im2col_gemm(x, n0, n1).swapaxes(1, 2))
+                    if dw is None:
+                        dw = g
+                    else:
+                        dw += g
+                if dx is not None:
+                    self._col2im_gemm(xp.matmul(w.swapaxes(1, 2), dyc), dx[n0:n1])
+            if dx is not None:
+                b.diff = dx.reshape(b.shape)
+        if dw is not None:
+            self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
+
+
+@register("Deconvolution")
+class Deconvolution(_ConvolutionBase):
+    """The transpose of Convolution: y = W^T x scattered by col2im, plus b."""
+    reverse = True
+
+    def forward(self, bottom, top):
+        xp = backend.get_array_module(bottom[0].data)
+        wt = self._weight_matrix(self.blobs[0].data).swapaxes(1, 2)
+        for b, t in zip(bottom, top):
+            x = self._nd(b.data, self.channels, self.in_size)
+            y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
+            for n0, n1 in self._chunk_list(xp):
+                self._col2im_gemm(xp.matmul(wt, self._to_gemm(x, n0, n1)), y[n0:n1])
+            if self.bias_term:
+                y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
+            t.data = y.reshape(t.shape)
+
+    def backward(self, top, propagate_down, bottom):
+        xp = backend.get_array_module(top[0].diff)
+        w = self._weight_matrix(self.blobs[0].data)
+        want_w = self.param_propagate_down[0]
+        want_b = self.bias_term and self.param_propagate_down[1]
+        dw = None
+        for i, (b, t) in enumerate(zip(bottom, top)):
+            dy = self._nd(t.diff, self.num_output, self.out_size)
+            if want_b:
+                self.blobs[1].diff += dy.reshape(self.num, self.num_output, -1).sum(axis=(0, 2))
+            if not (want_w or propagate_down[i]):
+                continue
+            x = self._nd(b.data, self.channels, self.in_size)
+            dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
+            for n0, n1 in self._chunk_list(xp):
+                col = self._im2col_gemm(dy, n0, n1)
+                if want_w:
+                    g = xp.matmul(self._to_gemm(x, n0, n1), col.swapaxes(1, 2))
+                    if dw is None:
+                        dw = g
+                    else:
+                        dw += g
+                if dx is not None:
+                    self._from_gemm(xp.matmul(w, col), dx[n0:n1])
+            if dx is not None:
+                b.diff = dx.reshape(b.shape)
+        if dw is not None:
+            self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
+
+
+@register("Im2col")
+class Im2col(Layer):
+    """The column matrix of convolution_param's geometry:
+    (..., C, *S) -> (..., C * prod(K), *out), rows ordered (c, k_1, ..., k_d)."""
+    exact_num_bottom = 1
+    exact_num_top = 1
+
+    def layer_setup(self, bottom, top):
+        cp = self.param.convolution_param
+        self.axis = canonical_axis(self, bottom[0], cp.axis)
+        self.n_spatial = bottom[0].num_axes - self.axis - 1
+        if self.n_spatial < 1:
+            raise self.error("needs at least one spatial axis after axis %d (bottom %s)"
+                             % (self.axis, bottom[0].shape))
+        self.geom = conv_geometry(self, cp, self.n_spatial)
+
+    def reshape(self, bottom, top):
+        b0 = bottom[0]
+        if b0.num_axes != self.axis + 1 + self.n_spatial:
+            raise self.error("bottom num_axes may not change.")
+        self.num = b0.count_range(0, self.axis)
+        self.channels = b0.shape[self.axis]
+        self.in_size = b0.shape[self.axis + 1:]
+        self.out_size = tuple(conv_out_size(*a) for a in zip(self.in_size, *self.geom))
+        if any(d < 0 for d in self.out_size):
+            raise self.error("output size %s is negative" % (self.out_size,))
+        k = int(np.prod(self.geom[0], dtype=np.int64))
+        top[0].reshape(b0.shape[:self.axis] + (self.channels * k,) + self.out_size)
+
+    def forward(self, bottom, top):
+        x = bottom[0].data.reshape((self.num, self.channels) + self.in_size)
+        top[0].data = im2col(x, *self.geom, self.out_size, batch_first=True) \
+            .reshape(top[0].shape)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            shape = (self.num, self.channels) + self.in_size
+            dx = col2im(top[0].diff, shape, *self.geom, self.out_size, batch_first=True)
+            bottom[0].diff = dx.reshape(bottom[0].shape)

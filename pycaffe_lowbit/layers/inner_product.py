@@ -1,0 +1,81 @@
+"""InnerProduct (fully connected), as BVLC Caffe computes it.
+
+The bottom is viewed as a matrix X (M x K): M = product of the axes before
+``axis``, K = product of the rest. Top = X W^T + b, of shape
+bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
+``transpose: true`` (then top = X W + b). Gradients:
+
+    dX = dY W  (dY W^T when transposed)
+    dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
+"""
+from .. import backend
+from ..fillers import fill
+from .base import Layer
+from .conv import canonical_axis, check_param_shapes
+from .registry import register
+
+
+@register("InnerProduct")
+class InnerProduct(Layer):
+    exact_num_bottom = 1
+    exact_num_top = 1
+
+    def layer_setup(self, bottom, top):
+        ip = self.param.inner_product_param
+        self.num_output = ip.num_output
+        if self.num_output <= 0:
+            raise self.error("num_output must be > 0 (got %d)" % self.num_output)
+        self.bias_term = ip.bias_term
+        self.transpose = ip.transpose
+        self.axis = canonical_axis(self, bottom[0], ip.axis)
+        self.k = bottom[0].count_range(self.axis)
+        n, k = self.num_output, self.k
+        shapes = [(k, n) if self.transpose else (n, k)]
+        if self.bias_term:
+            shapes.append((n,))
+        if self.blobs:
+            check_param_shapes(self, shapes)
+        else:
+            self.blobs = [self.new_blob(s) for s in shapes]
+            fill(self.blobs[0], ip.weight_filler)
+            if self.bias_term:
+                fill(self.blobs[1], ip.bias_filler)
+
+    def reshape(self, bottom, top):
+        axis = canonical_axis(self, bottom[0], self.param.inner_product_param.axis)
+        k = bottom[0].count_range(axis)
+        if k != self.k:
+            raise self.error("Input size incompatible with inner product parameters: "
+                             "%d inputs per row (bottom %s from axis %d), expected %d"
+                             % (k, bottom[0].shape, axis, self.k))
+        self.axis = axis
+        self.m = bottom[0].count_range(0, axis)
+        top[0].reshape(bottom[0].shape[:axis] + (self.num_output,))
+
+    def _w(self):
+        """W as the K x N right factor: top = X @ _w()."""
+        w = self.blobs[0].data
+        return w if self.transpose else w.T
+
+    def forward(self, bottom, top):
+        xp = backend.get_array_module(bottom[0].data)
+        x = bottom[0].data.reshape(self.m, self.k)
+        y = xp.matmul(x, self._w())
+        if self.bias_term:
+            y += self.blobs[1].data
+        top[0].data = y.reshape(top[0].shape)
+
+    def backward(self, top, propagate_down, bottom):
+        xp = backend.get_array_module(top[0].diff)
+        dy = top[0].diff.reshape(self.m, self.num_output)
+        if self.param_propagate_down[0]:
+            x = bottom[0].data.reshape(self.m, self.k)
+            if self.transpose:
+                self.blobs[0].diff += xp.matmul(x.T, dy)
+            else:
+                self.blobs[0].diff += xp.matmul(dy.T, x)
+        if self.bias_term and self.param_propagate_down[1]:
+            self.blobs[1].diff += dy.sum(axis=0)
+        if propagate_down[0]:
+            dx = xp.matmul(dy, self._w().T)
+            bottom[0].diff = dx.reshape(bottom[0].shape)

@@ -1,0 +1,174 @@
+"""Scale and Bias: multiply or add a blob broadcast along axes of bottom[0].
+
+The second operand s (Scale) or b (Bias) is bottom[1] when given, else a learned
+blob of shape ``bottom[0].shape[axis : axis + num_axes]`` (num_axes -1: to the
+end; 0: a scalar). With x viewed as (outer, dim, inner) and s as (1, dim, 1):
+
+Bias   y = x + b;  dx = dy;  db = sum_{outer, inner} dy
+Scale  y = x * s (+ b with ``bias_term``, a Bias applied to the top);
+       dx = dy * s;  ds = sum_{outer, inner} dy * x
+
+Learned blobs accumulate their diffs; a bottom[1] diff is overwritten. Fillers:
+Scale's defaults to constant 1 and its bias_filler to constant 0, Bias's filler to
+constant 0. Bottom: any shape; top: same shape. In-place allowed.
+"""
+from ..fillers import fill
+from ..proto import caffe_pb2
+from .base import Layer
+from .registry import register
+from .shape_ops import canonical_axis
+
+
+def _learned_shape(layer, bottom, axis, num_axes, what):
+    """Shape of the learned operand: bottom dims [axis, axis + num_axes)."""
+    axis = canonical_axis(layer, bottom, axis)
+    if num_axes < -1:
+        raise layer.error("num_axes must be non-negative, or -1 to extend to the end "
+                          "of bottom[0] (got %d)" % num_axes)
+    if num_axes >= 0 and bottom.num_axes < axis + num_axes:
+        raise layer.error("%s blob's shape extends past bottom[0]'s shape %s when "
+                          "applied starting with bottom[0] axis = %d with num_axes %d"
+                          % (what, bottom.shape, axis, num_axes))
+    end = bottom.num_axes if num_axes == -1 else axis + num_axes
+    return bottom.shape[axis:end]
+
+
+def _dims(layer, bottom, operand, axis, what):
+    """(outer, dim, inner) of bottom for an operand applied at ``axis``;
+    a zero-axis operand is applied at axis 0, as in Caffe."""
+    axis = 0 if operand.num_axes == 0 else canonical_axis(layer, bottom, axis)
+    if bottom.num_axes < axis + operand.num_axes:
+        raise layer.error("%s blob's shape %s extends past bottom[0]'s shape %s when "
+                          "applied starting with bottom[0] axis = %d"
+                          % (what, operand.shape, bottom.shape, axis))
+    for i, d in enumerate(operand.shape):
+        if bottom.shape[axis + i] != d:
+            raise layer.error("dimension mismatch between bottom[0]->shape(%d) = %d "
+                              "and %s->shape(%d) = %d (bottom[0] %s, %s %s)"
+                              % (axis + i, bottom.shape[axis + i], what, i, d,
+                                 bottom.shape, what, operand.shape))
+    return (bottom.count_range(0, axis), operand.count,
+            bottom.count_range(axis + operand.num_axes))
+
+
+def _sum_to(a, dims, shape):
+    """Sum a (outer*dim*inner) array over outer and inner, shaped ``shape``."""
+    return a.reshape(dims).sum(axis=(0, 2)).reshape(shape)
+
+
+@register("Bias")
+class Bias(Layer):
+    min_num_bottom = 1
+    max_num_bottom = 2
+    exact_num_top = 1
+
+    def layer_setup(self, bottom, top):
+        if len(bottom) == 1 and not self.blobs:
+            bp = self.param.bias_param
+            shape = _learned_shape(self, bottom[0], bp.axis, bp.num_axes, "bias")
+            self.blobs = [self.new_blob(shape)]
+            fill(self.blobs[0], bp.filler)
+
+    def _operand(self, bottom):
+        return bottom[1] if len(bottom) > 1 else self.blobs[0]
+
+    def reshape(self, bottom, top):
+        b = self._operand(bottom)
+        self._dims = _dims(self, bottom[0], b, self.param.bias_param.axis, "bias")
+        if top[0] is not bottom[0]:
+            top[0].reshape(bottom[0].shape)
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        b = self._operand(bottom).data.reshape(1, self._dims[1], 1)
+        top[0].data = (x.reshape(self._dims) + b).reshape(x.shape)
+
+    def backward(self, top, propagate_down, bottom):
+        dy = top[0].diff
+        if propagate_down[0] and top[0] is not bottom[0]:
+            bottom[0].diff = dy.copy()
+        if len(bottom) == 1:
+            if self.param_propagate_down[0]:
+                blob = self.blobs[0]
+                blob.diff += _sum_to(dy, self._dims, blob.shape)
+        elif propagate_down[1]:
+            bottom[1].diff = _sum_to(dy, self._dims, bottom[1].shape)
+
+
+@register("Scale")
+class Scale(Layer):
+    min_num_bottom = 1
+    max_num_bottom = 2
+    exact_num_top = 1
+
+    def layer_setup(self, bottom, top):
+        sp = self.param.scale_param
+        if len(bottom) == 1 and not self.blobs:
+            shape = _learned_shape(self, bottom[0], sp.axis, sp.num_axes, "scale")
+            self.blobs = [self.new_blob(shape)]
+            filler = caffe_pb2.FillerParameter()
+            if sp.HasField("filler"):
+                filler.CopyFrom(sp.filler)
+            else:  # unit scale: the layer starts as the identity
+                filler.type, filler.value = "constant", 1.0
+            fill(self.blobs[0], filler)
+        self._bias = None
+        if sp.bias_term:
+            self._setup_bias(bottom, top)
+
+    def _setup_bias(self, bottom, top):
+        """A Bias layer on the top, as Caffe's ScaleLayer builds it."""
+        sp = self.param.scale_param
+        bias_param = caffe_pb2.LayerParameter()
+        bias_param.CopyFrom(self.param)
+        del bias_param.blobs[:]
+        bias_param.type = "Bias"
+        bias_param.bias_param.axis = sp.axis
+        bias_param.bias_param.num_axes = (bottom[1].num_axes if len(bottom) > 1
+                                          else sp.num_axes)
+        bias_param.bias_param.filler.CopyFrom(sp.bias_filler)
+        self._bias = Bias(bias_param, phase=self.phase, dtype=self.dtype)
+        preloaded = len(self.blobs) + len(bottom) >= 3
+        if preloaded:  # the bias blob came with the layer's blobs
+            self._bias.blobs = [self.blobs[-1]]
+        self._bias.setup([bottom[0]], top)
+        if not preloaded:
+            self.blobs.append(self._bias.blobs[0])
+
+    def _operand(self, bottom):
+        return bottom[1] if len(bottom) > 1 else self.blobs[0]
+
+    def reshape(self, bottom, top):
+        s = self._operand(bottom)
+        self._dims = _dims(self, bottom[0], s, self.param.scale_param.axis, "scale")
+        if top[0] is not bottom[0]:
+            top[0].reshape(bottom[0].shape)
+        if self._bias is not None:
+            self._bias.reshape([top[0]], top)
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        # In place, backward needs x after top.data is replaced: keep a copy
+        # (the old array may still be reachable and written through elsewhere).
+        self._x = x.copy() if top[0] is bottom[0] else None
+        s = self._operand(bottom).data.reshape(1, self._dims[1], 1)
+        top[0].data = (x.reshape(self._dims) * s).reshape(x.shape)
+        if self._bias is not None:
+            self._bias.forward([top[0]], top)
+
+    def backward(self, top, propagate_down, bottom):
+        dy = top[0].diff
+        if self._bias is not None and self.param_propagate_down[-1]:
+            self._bias.backward(top, [False], [top[0]])
+        learned = len(bottom) == 1
+        scale = self._operand(bottom)
+        if (self.param_propagate_down[0] if learned else propagate_down[1]):
+            x = self._x if top[0] is bottom[0] else bottom[0].data
+            ds = _sum_to(dy * x, self._dims, scale.shape)
+            if learned:
+                scale.diff += ds
+            else:
+                scale.diff = ds
+        if propagate_down[0]:
+            s = scale.data.reshape(1, self._dims[1], 1)
+            bottom[0].diff = (dy.reshape(self._dims) * s).reshape(dy.shape)
