@@ -59,6 +59,11 @@ def _random_tops(net_param):
     return tops
 
 
+def _on(net, array):
+    """``array`` on the device of the net's blobs."""
+    return backend.to_device(array, net._blobs[0].xp) if net._blobs else array
+
+
 def run_case(path, skip_keys=()):
     """Run one case; raise AssertionError on the first mismatch."""
     d = np.load(path)
@@ -70,16 +75,16 @@ def run_case(path, skip_keys=()):
     for k in keys:
         if k.startswith("param__"):
             _, layer, i = k.split("__")
-            net.params[layer][int(i)].data[...] = d[k]
+            net.params[layer][int(i)].data[...] = _on(net, d[k])
     for k in keys:
         if k.startswith("in__"):
             name = k[4:]
             if net.has_blob(name):
                 blob = net.blob_by_name(name)
                 blob.reshape(d[k].shape)
-                blob.data[...] = d[k]
+                blob.data[...] = _on(net, d[k])
             else:   # a Parameter layer of that name holds the input
-                net.params[name][0].data[...] = d[k]
+                net.params[name][0].data[...] = _on(net, d[k])
     net.forward()
     random_tops = _random_tops(parse_net_text(prototxt))
     for k in keys:
@@ -97,7 +102,7 @@ def run_case(path, skip_keys=()):
         return net
     for k in keys:
         if k.startswith("topdiff__"):
-            net.blob_by_name(k[9:]).diff[...] = d[k]
+            net.blob_by_name(k[9:]).diff[...] = _on(net, d[k])
     net.backward()
     for k in keys:
         if k.startswith("diff__"):

@@ -1,4 +1,5 @@
-"""Every single-layer case of official Caffe (tests/data/golden/layers) matches to 1e-4."""
+"""Every single-layer case of official Caffe (tests/data/golden/layers) matches to 1e-4,
+on each backend (the ``xp`` fixture: NumPy, and CuPy where a GPU is present)."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ CASES = golden.list_cases("layers")
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_layer_matches_caffe(case):
+def test_layer_matches_caffe(case, xp):
     path = golden.case_path("layers", case)
     missing = golden.missing_types(str(np.load(path)["prototxt"]))
     if missing:

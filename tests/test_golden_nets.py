@@ -12,7 +12,7 @@ CASES = golden.list_cases("nets")
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_net_matches_caffe(case):
+def test_net_matches_caffe(case, xp):
     golden.run_case(golden.case_path("nets", case))
 
 
@@ -33,5 +33,5 @@ def test_net_from_caffemodel_matches_caffe(case):
 
 
 @pytest.mark.parametrize("case", ["v1_net", "v0_net"])
-def test_legacy_net_matches_caffe(case):
+def test_legacy_net_matches_caffe(case, xp):
     golden.run_case(golden.case_path("io", case))

@@ -125,3 +125,78 @@ def col2im(col, x_shape, kernel, stride, pad, dilation, out_size, batch_first=Fa
 def _xp(a):
     from .. import backend
     return backend.get_array_module(a)
+
+
+class FlatWindows:
+    """The kernel offsets of a 2-D window geometry as shifts of flat arrays
+    (for pooling: every offset becomes one contiguous slice over a whole chunk).
+
+    Along an axis, output o of offset i reads input o * s - pad + i = (o + a) s + p
+    with a = (i - pad) // s and phase p = (i - pad) % s. The input is split by
+    phase into planes whose row u holds input row (u + a_min) s + p (``fill``
+    outside the image), u in [0, R), R = out + a_max - a_min; likewise columns
+    (Cc of them). In a chunk of n planes laid out flat as (n, R, Cc), offset
+    (i, j) reads position g + shift(i, j) for grid position g = (m, o_h, o_w),
+    so ``planes[ph, pw, shift : shift + L]`` (L = n R Cc - max shift) lines up
+    with ``grid[:L]``; outputs are ``grid.reshape(n, R, Cc)[:, :oh, :ow]``.
+    """
+
+    def __init__(self, in_size, kernel, stride, pad, out_size):
+        self.in_size, self.stride, self.out_size = tuple(in_size), tuple(stride), \
+            tuple(out_size)
+        axes = []
+        for size, k, s, p, o in zip(in_size, kernel, stride, pad, out_size):
+            a_min, a_max = (-p) // s, (k - 1 - p) // s
+            n_rows = o + a_max - a_min
+            phases = sorted({(i - p) % s for i in range(k)})
+            rows = []  # per phase: plane rows [u0, u1) hold input rows start, start + s...
+            for ph in phases:
+                u0, u1 = -a_min, min(n_rows, (size - 1 - ph) // s - a_min + 1)
+                rows.append((u0, u1, (u0 + a_min) * s + ph) if u1 > u0 else None)
+            shifts = [(phases.index((i - p) % s), (i - p) // s - a_min) for i in range(k)]
+            axes.append((n_rows, phases, rows, shifts, a_max - a_min))
+        (r, ph_h, self.rows_h, sh_h, d_h), (cc, ph_w, self.rows_w, sh_w, d_w) = axes
+        self.grid = (r, cc)
+        self.n_phases = (len(ph_h), len(ph_w))
+        self.max_shift = d_h * cc + d_w
+        self.offsets = [(i * kernel[1] + j, a, b, u * cc + v)
+                        for i, (a, u) in enumerate(sh_h) for j, (b, v) in enumerate(sh_w)]
+
+    def length(self, n):
+        """L: the grid positions computed for a chunk of n planes."""
+        return n * self.grid[0] * self.grid[1] - self.max_shift
+
+    def _image_slices(self):
+        for a, rh in enumerate(self.rows_h):
+            for b, rw in enumerate(self.rows_w):
+                if rh is None or rw is None:
+                    continue
+                plane = (a, b, slice(None), slice(rh[0], rh[1]), slice(rw[0], rw[1]))
+                image = (slice(None),) + tuple(
+                    slice(r[2], r[2] + (r[1] - r[0] - 1) * s + 1, s)
+                    for r, s in ((rh, self.stride[0]), (rw, self.stride[1])))
+                yield plane, image
+
+    def to_planes(self, x, fill, xp):
+        """x (n, H, W) -> planes (phases_h, phases_w, n * R * Cc)."""
+        planes = xp.full(self.n_phases + (x.shape[0],) + self.grid, fill, x.dtype)
+        for plane, image in self._image_slices():
+            planes[plane] = x[image]
+        return planes.reshape(self.n_phases + (-1,))
+
+    def from_planes(self, planes, out):
+        """The image positions of ``planes`` into ``out`` (n, H, W); 0 elsewhere."""
+        planes = planes.reshape(self.n_phases + (out.shape[0],) + self.grid)
+        out[...] = 0
+        for plane, image in self._image_slices():
+            out[image] = planes[plane]
+        return out
+
+    def to_grid(self, y, fill, xp):
+        """Outputs y (n, oh, ow) -> flat grid (n * R * Cc), ``fill`` elsewhere."""
+        g = xp.full((y.shape[0],) + self.grid, fill, y.dtype)
+        g[:, :self.out_size[0], :self.out_size[1]] = y
+        return g.reshape(-1)
+
+    def from_grid(self, g, n):
+        return g.reshape((n,) + self.grid)[:, :self.out_size[0], :self.out_size[1]]

@@ -27,12 +27,13 @@ import numpy as np
 
 from .. import backend
 from ..proto import caffe_pb2
-from ._im2col import axis_range
+from ._im2col import FlatWindows
 from .base import Layer
 from .registry import register
 
 _P = caffe_pb2.PoolingParameter
 FLT_MIN = float(np.finfo(np.float32).tiny)
+_CHUNK_BYTES = 2 << 20  # input bytes per chunk on CPU (cache-sized)
 
 
 @register("Pooling")
@@ -109,78 +110,129 @@ class Pooling(Layer):
                                  % (self.kernel, self.in_size))
             out.append(o)
         self.out_size = tuple(out)
-        # Per kernel offset: its index, and the output / input slices inside the image.
-        self._offsets = []
-        for i in range(self.kernel[0]):
-            rh = axis_range(i - self.pad[0], self.stride[0], h, out[0])
-            for j in range(self.kernel[1]):
-                rw = axis_range(j - self.pad[1], self.stride[1], w, out[1])
-                if rh is not None and rw is not None:
-                    self._offsets.append((i * self.kernel[1] + j,
-                                          (Ellipsis, slice(rh[0], rh[1]), slice(rw[0], rw[1])),
-                                          (Ellipsis, rh[2], rw[2])))
-        # A single window at the origin: one reduction over x[..., :h1, :w1].
-        self._single = (self.out_size == (1, 1) and self.pad == (0, 0))
+        geometry = (self.in_size, self.kernel, self.stride, self.pad, self.out_size)
+        if getattr(self, "_geometry", None) != geometry:
+            self._geometry = geometry
+            self._windows = FlatWindows(*geometry)
+        k = self.kernel[0] * self.kernel[1]
+        self._code_dtype = np.dtype(np.int8 if k < 127 else np.int16 if k < 32767
+                                    else np.int32)
+        # One window at the origin (global pooling): a plain reduction.
+        self._single = (self.out_size == (1, 1) and self.pad == (0, 0)
+                        and self.method != _P.STOCHASTIC)
         for t in top:
             t.reshape((n, c) + self.out_size)
+
+    def _chunks(self, planes, xp):
+        budget = _CHUNK_BYTES if xp is np else 1 << 62
+        h, w = self.in_size
+        step = max(1, budget // max(1, h * w * self.dtype.itemsize))
+        return [(i, min(planes, i + step)) for i in range(0, planes, step)]
 
     # -- forward ---------------------------------------------------------------
     def forward(self, bottom, top):
         x = bottom[0].data
         xp = backend.get_array_module(x)
-        if self.method == _P.MAX:
-            y, self._arg = self._max(x, xp)
-        elif self.method == _P.AVE:
-            y = self._window_sum(x, xp) / xp.asarray(self._divisor(), self.dtype)
-        elif self.method == _P.STOCHASTIC:
-            y = self._stochastic_forward(x, xp)
-        else:
-            raise self.error("unknown pooling method %d" % self.method)
-        top[0].data = y
-        if len(top) > 1:
-            top[1].data = self._mask(xp)
-
-    def _max(self, x, xp):
-        shape = x.shape[:2] + self.out_size
-        lowest = np.finfo(self.dtype).min
+        n, c = x.shape[:2]
         if self._single:
             win = x[:, :, :self.kernel[0], :self.kernel[1]]
-            flat = win.reshape(shape[:2] + (-1,))
-            pos = xp.argmax(flat, axis=2)
-            y = xp.take_along_axis(flat, pos[..., None], axis=2)
-            ok = y > lowest  # Caffe keeps -FLT_MAX and index -1 when nothing beats it
-            ww = win.shape[3]
-            arg = (pos[..., None] // ww) * self.kernel[1] + pos[..., None] % ww
-            return (xp.where(ok, y, lowest).reshape(shape).astype(self.dtype, copy=False),
-                    xp.where(ok, arg, -1).reshape(shape).astype(np.int32))
-        best = xp.full(shape, lowest, self.dtype)
-        arg = xp.full(shape, -1, np.int32)
-        index = xp.arange(self.kernel[0] * self.kernel[1], dtype=np.int32)
-        for k, o, s in self._offsets:
-            cand = x[s]
-            b, a = best[o], arg[o]
-            better = cand > b
-            xp.copyto(b, cand, where=better)
-            xp.copyto(a, index[k], where=better)
-        return best, arg
+            if self.method == _P.MAX:
+                y, self._arg = self._single_max(win, xp)
+            else:
+                y = win.sum(axis=(2, 3), keepdims=True, dtype=self.dtype) / \
+                    self.dtype.type(self._divisor()[0, 0])
+        else:
+            x3 = x.reshape((n * c,) + self.in_size)
+            y = xp.empty((n * c,) + self.out_size, self.dtype)
+            if self.method == _P.MAX:
+                self._arg = xp.empty(y.shape, self._code_dtype)
+            elif self.method == _P.STOCHASTIC:
+                if self.phase == caffe_pb2.TEST:
+                    self._sto_sum, self._sto_sq = xp.empty_like(y), xp.empty_like(y)
+                else:
+                    self._arg = xp.empty(y.shape, self._code_dtype)
+            for p0, p1 in self._chunks(n * c, xp):
+                self._forward_chunk(x3[p0:p1], y, p0, p1, xp)
+            if self.method == _P.AVE:
+                y /= xp.asarray(self._divisor(), self.dtype)
+            elif self.method == _P.MAX:
+                self._arg -= 1
+            y = y.reshape(top[0].shape)
+        top[0].data = y
+        if len(top) > 1:
+            top[1].data = self._mask(xp, top[1].shape)
 
-    def _mask(self, xp):
+    def _forward_chunk(self, xc, y, p0, p1, xp):
+        fw, n = self._windows, p1 - p0
+        length = fw.length(n)
+        size = n * fw.grid[0] * fw.grid[1]
+        if self.method == _P.MAX:
+            planes = fw.to_planes(xc, -np.inf, xp)
+            best = xp.full(size, np.finfo(self.dtype).min, self.dtype)
+            code = xp.zeros(size, self._code_dtype)  # 1 + offset of the maximum, 0: none
+            better = xp.empty(length, bool)
+            tmp = xp.empty(length, self._code_dtype)
+            b, cd = best[:length], code[:length]
+            for k, ph, pw, shift in fw.offsets:
+                cand = planes[ph, pw, shift:shift + length]
+                xp.greater(cand, b, out=better)  # Caffe's strict '>': first max wins
+                xp.fmax(b, cand, out=b)
+                xp.multiply(better, self._code_dtype.type(k + 1), out=tmp)
+                xp.maximum(cd, tmp, out=cd)  # improvements come in offset order
+            y[p0:p1] = fw.from_grid(best, n)
+            self._arg[p0:p1] = fw.from_grid(code, n)
+            return
+        planes = fw.to_planes(xc, 0, xp)
+        if self.method == _P.AVE:
+            acc = xp.zeros(size, self.dtype)
+            a = acc[:length]
+            for k, ph, pw, shift in fw.offsets:
+                a += planes[ph, pw, shift:shift + length]
+            y[p0:p1] = fw.from_grid(acc, n)
+        elif self.phase == caffe_pb2.TEST:  # STOCHASTIC: sum x^2 / (FLT_MIN + sum x)
+            total = xp.full(size, FLT_MIN, self.dtype)
+            sq = xp.zeros(size, self.dtype)
+            t, q = total[:length], sq[:length]
+            for k, ph, pw, shift in fw.offsets:
+                cand = planes[ph, pw, shift:shift + length]
+                t += cand
+                q += cand * cand
+            self._sto_sum[p0:p1] = fw.from_grid(total, n)
+            self._sto_sq[p0:p1] = fw.from_grid(sq, n)
+            y[p0:p1] = self._sto_sq[p0:p1] / self._sto_sum[p0:p1]
+        else:  # STOCHASTIC TRAIN: the first element whose running sum reaches u * sum
+            stack = xp.empty((len(fw.offsets), length), self.dtype)
+            for k, ph, pw, shift in fw.offsets:
+                stack[k] = planes[ph, pw, shift:shift + length]
+            running = xp.cumsum(stack, axis=0)
+            u = backend.rng().random(length) if xp is np else xp.random.random_sample(length)
+            chosen = xp.argmax(running >= u.astype(self.dtype) * running[-1], axis=0)
+            grid = xp.zeros(size, self.dtype)
+            grid[:length] = xp.take_along_axis(stack, chosen[None], axis=0)[0]
+            y[p0:p1] = fw.from_grid(grid, n)
+            codes = xp.zeros(size, self._code_dtype)
+            codes[:length] = chosen
+            self._arg[p0:p1] = fw.from_grid(codes, n)
+
+    def _single_max(self, win, xp):
+        shape = win.shape[:2] + (1, 1)
+        lowest = np.finfo(self.dtype).min
+        flat = win.reshape(shape[:2] + (-1,))
+        pos = xp.argmax(flat, axis=2)[..., None]
+        y = xp.take_along_axis(flat, pos, axis=2)
+        ok = y > lowest  # Caffe keeps -FLT_MAX and index -1 when nothing beats it
+        arg = (pos // win.shape[3]) * self.kernel[1] + pos % win.shape[3]
+        return (xp.where(ok, y, lowest).reshape(shape).astype(self.dtype, copy=False),
+                xp.where(ok, arg, -1).reshape(shape).astype(self._code_dtype))
+
+    def _mask(self, xp, shape):
         """The MAX index top: h * W + w of each output's maximum, -1 if none."""
         kw = self.kernel[1]
         hs = xp.arange(self.out_size[0]).reshape(-1, 1) * self.stride[0] - self.pad[0]
         ws = xp.arange(self.out_size[1]).reshape(1, -1) * self.stride[1] - self.pad[1]
-        a = self._arg
+        a = self._arg.reshape(shape).astype(np.int64)
         idx = (hs + a // kw) * self.in_size[1] + ws + a % kw
         return xp.where(a >= 0, idx, -1).astype(self.dtype)
-
-    def _window_sum(self, x, xp, fill=0.0, fn=None):
-        if self._single and fn is None and fill == 0.0:
-            win = x[:, :, :self.kernel[0], :self.kernel[1]]
-            return win.sum(axis=(2, 3), keepdims=True, dtype=self.dtype)
-        acc = xp.full(x.shape[:2] + self.out_size, fill, self.dtype)
-        for k, o, s in self._offsets:
-            acc[o] += x[s] if fn is None else fn(x[s])
-        return acc
 
     def _divisor(self):
         """Caffe's AVE pool_size per output (padding inside H + pad counts)."""
@@ -191,24 +243,6 @@ class Pooling(Layer):
             sizes.append(np.minimum(start + k, size + p) - start)
         return np.outer(sizes[0], sizes[1])
 
-    def _stochastic_forward(self, x, xp):
-        if self.phase == caffe_pb2.TEST:
-            self._sto_sum = self._window_sum(x, xp, fill=FLT_MIN)
-            self._sto_sq = self._window_sum(x, xp, fn=lambda v: v * v)
-            return self._sto_sq / self._sto_sum
-        shape = x.shape[:2] + self.out_size
-        stack = xp.zeros((self.kernel[0] * self.kernel[1],) + shape, self.dtype)
-        for k, o, s in self._offsets:
-            stack[k][o] = x[s]
-        running = xp.cumsum(stack, axis=0)
-        if xp is np:
-            u = backend.rng().random(shape)
-        else:
-            u = xp.random.random_sample(shape)
-        threshold = u.astype(self.dtype) * running[-1]
-        self._arg = xp.argmax(running >= threshold, axis=0).astype(np.int32)
-        return xp.take_along_axis(stack, self._arg[None], axis=0)[0]
-
     # -- backward --------------------------------------------------------------
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
@@ -216,27 +250,51 @@ class Pooling(Layer):
         dy = top[0].diff
         xp = backend.get_array_module(dy)
         x = bottom[0].data
-        dx = xp.zeros(x.shape, self.dtype)
+        n, c = x.shape[:2]
         if self.method == _P.AVE:
-            g = dy / xp.asarray(self._divisor(), self.dtype)
-            if self._single:
-                dx[:, :, :self.kernel[0], :self.kernel[1]] = g
-            else:
-                for k, o, s in self._offsets:
-                    dx[s] += g[o]
-        elif self.method == _P.STOCHASTIC and self.phase == caffe_pb2.TEST:
-            a = 2 * dy / self._sto_sum
-            b = dy * self._sto_sq / (self._sto_sum * self._sto_sum)
-            for k, o, s in self._offsets:
-                dx[s] += a[o] * x[s] - b[o]
-        elif self._single:  # MAX, STOCHASTIC TRAIN: to the chosen element
+            dy = dy / xp.asarray(self._divisor(), self.dtype)
+        if self._single:
+            dx = xp.zeros(x.shape, self.dtype)
             win = dx[:, :, :self.kernel[0], :self.kernel[1]]
-            kw, ww = self.kernel[1], win.shape[3]
-            pos = xp.where(self._arg >= 0, (self._arg // kw) * ww + self._arg % kw, -1)
-            hit = xp.arange(win.shape[2] * ww) == pos.reshape(pos.shape[:2] + (1,))
-            win[...] = (hit * dy.reshape(dy.shape[:2] + (1,))).reshape(win.shape)
-        else:
-            zero = xp.zeros((), self.dtype)
-            for k, o, s in self._offsets:
-                dx[s] += xp.where(self._arg[o] == k, dy[o], zero)
-        bottom[0].diff = dx
+            if self.method == _P.AVE:
+                win[...] = dy
+            else:
+                kw, ww = self.kernel[1], win.shape[3]
+                a = self._arg.reshape(n, c, 1).astype(np.int64)
+                pos = xp.where(a >= 0, (a // kw) * ww + a % kw, -1)
+                hit = xp.arange(win.shape[2] * ww) == pos
+                win[...] = (hit * dy.reshape(n, c, 1)).reshape(win.shape)
+            bottom[0].diff = dx
+            return
+        dy3 = dy.reshape((n * c,) + self.out_size)
+        x3 = x.reshape((n * c,) + self.in_size)
+        dx = xp.empty(x3.shape, self.dtype)
+        for p0, p1 in self._chunks(n * c, xp):
+            self._backward_chunk(dy3[p0:p1], x3[p0:p1], dx[p0:p1], p0, p1, xp)
+        bottom[0].diff = dx.reshape(x.shape)
+
+    def _backward_chunk(self, dy, xc, dx, p0, p1, xp):
+        fw, n = self._windows, p1 - p0
+        length = fw.length(n)
+        dplanes = xp.zeros(fw.n_phases + (n * fw.grid[0] * fw.grid[1],), self.dtype)
+        g = fw.to_grid(dy, 0, xp)[:length]
+        if self.method == _P.AVE:
+            for k, ph, pw, shift in fw.offsets:
+                dplanes[ph, pw, shift:shift + length] += g
+        elif self.method == _P.STOCHASTIC and self.phase == caffe_pb2.TEST:
+            total, sq = self._sto_sum[p0:p1], self._sto_sq[p0:p1]
+            a = fw.to_grid(2 * dy / total, 0, xp)[:length]
+            b = fw.to_grid(dy * sq / (total * total), 0, xp)[:length]
+            planes = fw.to_planes(xc, 0, xp)
+            for k, ph, pw, shift in fw.offsets:
+                dplanes[ph, pw, shift:shift + length] += \
+                    a * planes[ph, pw, shift:shift + length] - b
+        else:  # MAX, STOCHASTIC TRAIN: to the chosen element
+            code = fw.to_grid(self._arg[p0:p1], -1, xp)[:length]
+            hit = xp.empty(length, bool)
+            tmp = xp.empty(length, self.dtype)
+            for k, ph, pw, shift in fw.offsets:
+                xp.equal(code, k, out=hit)
+                xp.multiply(g, hit, out=tmp)
+                dplanes[ph, pw, shift:shift + length] += tmp
+        fw.from_planes(dplanes, dx)
