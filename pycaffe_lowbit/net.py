@@ -30,6 +30,10 @@ TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST
 
 
+class LayerRuntimeError(RuntimeError):
+    """A layer failed during forward or backward; the message names it."""
+
+
 def _shape_str(shape):
     return " ".join(str(d) for d in shape) + " (%d)" % int(np.prod(shape, dtype=np.int64))
 
@@ -297,8 +301,13 @@ class Net:
             layer = self.layers[i]
             bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
             top = [self._blobs[k] for k in self._top_id_vecs[i]]
-            layer.reshape(bottom, top)
-            layer.forward(bottom, top)
+            try:
+                layer.reshape(bottom, top)
+                layer.forward(bottom, top)
+            except (LayerSetupError, NetDefinitionError):
+                raise
+            except Exception as exc:
+                raise self._layer_failure(i, "forward", exc) from exc
             for t, w in zip(top, layer.loss_weights):
                 if w:
                     loss += float((t.data * t.diff).sum())
@@ -311,7 +320,20 @@ class Net:
                 continue
             bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
             top = [self._blobs[k] for k in self._top_id_vecs[i]]
-            self.layers[i].backward(top, self._bottom_need_backward[i], bottom)
+            try:
+                self.layers[i].backward(top, self._bottom_need_backward[i], bottom)
+            except (LayerSetupError, NetDefinitionError):
+                raise
+            except Exception as exc:
+                raise self._layer_failure(i, "backward", exc) from exc
+
+    def _layer_failure(self, i, stage, exc):
+        """An error naming the layer, its type and its bottom blobs' shapes."""
+        shapes = ", ".join("'%s' %s" % (self._blob_names[k], self._blobs[k].shape)
+                           for k in self._bottom_id_vecs[i])
+        return LayerRuntimeError("layer '%s' (type %s) failed in %s with bottoms [%s]: "
+                                 "%s: %s" % (self._layer_names[i], self.layers[i].type,
+                                             stage, shapes, type(exc).__name__, exc))
 
     def forward_prefilled(self):
         """Caffe's Net::Forward(): all layers, returns the loss."""

@@ -7,6 +7,7 @@ not batch sized") reshapes the blob instead, and the next forward reshapes the
 net.
 """
 import collections
+import itertools
 
 import numpy as np
 
@@ -146,7 +147,8 @@ class Net(_net.Net):
         grads = _Collector(set(self.inputs + list(diffs or [])))
         forward_in = {k: v for k, v in kwargs.items() if k in self.inputs}
         backward_in = {k: v for k, v in kwargs.items() if k not in self.inputs}
-        for fb, bb in zip(self._batch(forward_in), self._batch(backward_in)):
+        for fb, bb in itertools.zip_longest(self._batch(forward_in),
+                                            self._batch(backward_in), fillvalue={}):
             outs.add(self.forward(blobs=blobs, **fb))
             grads.add(self.backward(diffs=diffs, **bb))
         num = _num_items(kwargs)

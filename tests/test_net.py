@@ -302,3 +302,34 @@ def test_hdf5_roundtrip_with_shared_params(tmp_path):
     for layer in ("ipa", "ipb"):
         for a, b in zip(net.params[layer], other.params[layer]):
             np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_runtime_failure_names_layer_and_blobs():
+    from pycaffe_lowbit.net import LayerRuntimeError
+    net = make_net(MLP, caffe.TEST)
+    net.blobs["data"].reshape(4, 7)          # ip1 was set up for 6 inputs
+    with pytest.raises(ValueError, match=r"layer 'ip1' \(type InnerProduct\).*7 inputs.*expected 6"):
+        net.forward()
+
+    class Broken:                            # any failure inside a layer is named
+        type = "Broken"
+        loss_weights = []
+
+        def reshape(self, bottom, top):
+            pass
+
+        def forward(self, bottom, top):
+            raise ZeroDivisionError("boom")
+    net.blobs["data"].reshape(4, 6)
+    net.layers[net._layer_names.index("relu1")] = Broken()
+    with pytest.raises(LayerRuntimeError, match=r"layer 'relu1' \(type Broken\) failed in "
+                                                r"forward with bottoms \['ip1' \(4, 5\)\].*boom"):
+        net.forward()
+
+
+def test_forward_backward_all_returns_input_diffs():
+    net = make_net("force_backward: true\n" + MLP, caffe.TRAIN)
+    x = np.random.default_rng(1).standard_normal((8, 6)).astype(np.float32)
+    outs, diffs = net.forward_backward_all(data=x, label=np.zeros(8, np.float32))
+    assert outs["loss"].shape == (2,)                 # one loss per batch of 4
+    assert diffs["data"].shape == (8, 6) and np.abs(diffs["data"]).sum() > 0

@@ -35,7 +35,10 @@ class ReLU(NeuronLayer):
     def forward(self, bottom, top):
         x = bottom[0].data
         xp = backend.get_array_module(x)
-        top[0].data[...] = xp.where(x > 0, x, x * self.negative_slope)
+        if self.negative_slope == 0:
+            xp.maximum(x, 0, out=top[0].data)     # one pass, no temporaries
+        else:
+            top[0].data[...] = xp.where(x > 0, x, x * self.negative_slope)
 
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
@@ -43,7 +46,10 @@ class ReLU(NeuronLayer):
         x = bottom[0].data  # in place: the top data, same sign for slope >= 0
         xp = backend.get_array_module(x)
         dy = top[0].diff
-        bottom[0].diff[...] = xp.where(x > 0, dy, dy * self.negative_slope)
+        if self.negative_slope == 0:
+            xp.multiply(dy, x > 0, out=bottom[0].diff)
+        else:
+            bottom[0].diff[...] = xp.where(x > 0, dy, dy * self.negative_slope)
 
 
 @register("Sigmoid")

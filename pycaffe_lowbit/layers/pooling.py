@@ -20,8 +20,10 @@ STOCHASTIC (no padding; Caffe's GPU kernels, which its CPU code lacks)
       TEST:  y = sum x^2 / (FLT_MIN + sum x). Caffe's TEST backward reuses stale
       sample indices; here it is the gradient of this formula.
 
-The computation loops over the kernel offsets only, each a strided slice of
-the whole batch; a window covering everything (global pooling) is one reduction.
+The computation loops over the kernel offsets only: the input is split into
+stride-phase planes so that each offset is one contiguous slice over a chunk of
+the batch (``FlatWindows``), and the MAX argmax is tracked with arithmetic, not
+masked writes. A window covering everything (global pooling) is one reduction.
 """
 import numpy as np
 
@@ -124,6 +126,8 @@ class Pooling(Layer):
             t.reshape((n, c) + self.out_size)
 
     def _chunks(self, planes, xp):
+        if not all(self.out_size):
+            return []
         budget = _CHUNK_BYTES if xp is np else 1 << 62
         h, w = self.in_size
         step = max(1, budget // max(1, h * w * self.dtype.itemsize))
@@ -268,7 +272,7 @@ class Pooling(Layer):
             return
         dy3 = dy.reshape((n * c,) + self.out_size)
         x3 = x.reshape((n * c,) + self.in_size)
-        dx = xp.empty(x3.shape, self.dtype)
+        dx = xp.zeros(x3.shape, self.dtype)
         for p0, p1 in self._chunks(n * c, xp):
             self._backward_chunk(dy3[p0:p1], x3[p0:p1], dx[p0:p1], p0, p1, xp)
         bottom[0].diff = dx.reshape(x.shape)

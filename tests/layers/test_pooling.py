@@ -9,7 +9,7 @@ from google.protobuf import text_format
 
 from helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit import backend
-from pycaffe_lowbit.layers import LayerSetupError
+from pycaffe_lowbit.layers import LayerSetupError, pooling as pooling_mod
 from pycaffe_lowbit.proto import caffe_pb2
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
@@ -96,6 +96,28 @@ def test_forward_matches_caffe_loops(xp, case):
         np.testing.assert_array_equal(outs[1], mask)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value")  # an empty AVE window: 0 / 0, as Caffe
+def test_random_geometries_match_caffe_loops(xp):
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        kh, kw = rng.integers(1, 5, 2)
+        sh, sw = rng.integers(1, 4, 2)
+        ph, pw = rng.integers(0, kh), rng.integers(0, kw)
+        h, w = rng.integers(max(1, kh - 2 * ph), 8), rng.integers(max(1, kw - 2 * pw), 8)
+        floor = bool(rng.integers(2))
+        method = ["MAX", "AVE"][rng.integers(2)]
+        params = ("pool: %s kernel_h: %d kernel_w: %d stride_h: %d stride_w: %d pad_h: %d "
+                  "pad_w: %d round_mode: %s" % (method, kh, kw, sh, sw, ph, pw,
+                                                "FLOOR" if floor else "CEIL"))
+        x = distinct((2, 2, h, w), seed=int(rng.integers(100)))
+        layer, bottom, top = _pool(params, x, xp, n_top=2 if method == "MAX" else 1)
+        outs = run_forward(layer, bottom, top)
+        y, mask = naive_pool(x, method, (kh, kw), (sh, sw), (ph, pw), floor)
+        np.testing.assert_allclose(outs[0], y, rtol=1e-12, err_msg=params)
+        if method == "MAX":
+            np.testing.assert_array_equal(outs[1], mask, err_msg=params)
+
+
 @pytest.mark.parametrize("case", [c for c in CASES if "stride: 3" not in c[0]],
                          ids=lambda c: c[0])
 def test_gradient(xp, case):
@@ -162,6 +184,35 @@ def test_documented_sizes():
                                    ("kernel_size: 3 stride: 2 round_mode: FLOOR", 6, 2)]:
         _, _, top = _pool("pool: MAX " + params, np.zeros((1, 1, size, size)))
         assert top[0].shape[2:] == (expected, expected)
+
+
+@pytest.mark.parametrize("params,phase", [
+    ("pool: MAX kernel_size: 3 stride: 2 pad: 1", TEST),
+    ("pool: AVE kernel_size: 3 stride: 2 pad: 1", TEST),
+    ("pool: STOCHASTIC kernel_size: 2 stride: 2", TEST),
+    ("pool: STOCHASTIC kernel_size: 3 stride: 2", TRAIN),
+])
+def test_chunked_planes_equal_one_chunk(xp, monkeypatch, params, phase):
+    x = distinct((2, 3, 7, 6)) + 5.0  # positive for STOCHASTIC
+    dy = np.random.default_rng(9).standard_normal((2, 3, 4, 4))
+    results = []
+    for budget in (1 << 30, 1):  # all planes at once; one plane per chunk
+        monkeypatch.setattr(pooling_mod, "_CHUNK_BYTES", budget)
+        backend.set_random_seed(3)
+        layer, bottom, top = _pool(params, x, xp, phase=phase)
+        run_forward(layer, bottom, top)
+        g = dy[:, :, :top[0].shape[2], :top[0].shape[3]]
+        top[0].diff[...] = xp.asarray(g)
+        layer.backward(top, [True], bottom)
+        results.append([backend.to_numpy(top[0].data).copy(),
+                        backend.to_numpy(bottom[0].diff).copy()])
+    if phase == TRAIN:  # the draws differ by chunk: each output picks one input
+        for y, dx in results:
+            assert np.isin(y, x).all()
+            np.testing.assert_allclose(dx.sum(axis=(2, 3)), g.sum(axis=(2, 3)))
+        return
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 # -- STOCHASTIC -----------------------------------------------------------------
