@@ -19,6 +19,7 @@ The three blobs are statistics, not parameters: Caffe forces their lr_mult to 0
 (adding ``param { lr_mult: 0 }`` entries to this layer's parameter) and their
 diffs stay 0. Bottom: N x C x ... (at least 2 axes); top: same. In-place allowed.
 """
+from .. import backend
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -78,41 +79,65 @@ class BatchNorm(Layer):
         xp = bottom[0].xp
         dt = self.dtype.type
         m = self._dims[0] * self._dims[2]
+        y = xp.empty(self._dims, x.dtype)  # top's new array (in place: x is not overwritten)
         if self.use_global_stats:
             s = float(self.blobs[2].data.reshape(-1)[0])
             factor = dt(0) if s == 0 else dt(1) / dt(s)
             mean = self.blobs[0].data.reshape(1, -1, 1) * factor
             var = self.blobs[1].data.reshape(1, -1, 1) * factor
-            centred = x - mean
+            self._std = xp.sqrt(var + dt(self.eps))
+            xp.subtract(x, mean, out=y)
+            y /= self._std
         else:
             # Caffe: per (n, c) sums scaled by 1 / m, then summed over n.
             mean = (x.sum(axis=2, keepdims=True) * dt(1.0 / m)).sum(axis=0, keepdims=True)
-            centred = x - mean
-            var = ((centred * centred).sum(axis=2, keepdims=True)
-                   * dt(1.0 / m)).sum(axis=0, keepdims=True)
-            a = dt(self.moving_average_fraction)
-            correction = dt(m) / dt(m - 1) if m > 1 else dt(1)
-            stats = self.blobs
-            stats[2].data[...] = stats[2].data * a + dt(1)
-            stats[0].data[...] = mean.reshape(stats[0].shape) + a * stats[0].data
-            stats[1].data[...] = (correction * var.reshape(stats[1].shape)
-                                  + a * stats[1].data)
-        self._std = xp.sqrt(var + dt(self.eps))
-        y = centred / self._std
-        self._y = y  # x_norm, kept for backward (top.data gets its own copy)
-        top[0].data = y.reshape(bottom[0].shape).copy()
+            x_norm = self._x_norm_buffer(xp)
+            centred = xp.subtract(x, mean, out=x_norm)
+            sq = xp.multiply(centred, centred, out=y)  # y as scratch
+            var = (sq.sum(axis=2, keepdims=True) * dt(1.0 / m)).sum(axis=0, keepdims=True)
+            self._update_statistics(mean, var, m)
+            self._std = xp.sqrt(var + dt(self.eps))
+            x_norm /= self._std  # kept for backward; top.data gets its own copy
+            xp.copyto(y, x_norm)
+        top[0].data = y.reshape(bottom[0].shape)
+
+    def _update_statistics(self, mean, var, m):
+        dt = self.dtype.type
+        a = dt(self.moving_average_fraction)
+        correction = dt(m) / dt(m - 1) if m > 1 else dt(1)
+        stats = self.blobs
+        stats[2].data[...] = stats[2].data * a + dt(1)
+        stats[0].data[...] = mean.reshape(stats[0].shape) + a * stats[0].data
+        stats[1].data[...] = (correction * var.reshape(stats[1].shape)
+                              + a * stats[1].data)
+
+    def _x_norm_buffer(self, xp):
+        """The private (N, C, L) array for x_norm, kept between calls (never handed
+        to a blob, so no other layer writes to it)."""
+        buf = getattr(self, "_y", None)
+        if buf is None or buf.shape != self._dims or backend.get_array_module(buf) is not xp:
+            buf = self._y = xp.empty(self._dims, self.dtype)
+        return buf
 
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
         dy = top[0].diff.reshape(self._dims)
+        xp = top[0].xp
+        dx = xp.empty(self._dims, dy.dtype)  # bottom's new diff (dy may be shared)
         if self.use_global_stats:
-            dx = dy / self._std
+            xp.divide(dy, self._std, out=dx)
         else:
             y = self._y
             dt = self.dtype.type
-            sum_dyy = (dy * y).sum(axis=2, keepdims=True).sum(axis=0, keepdims=True)
-            sum_dy = dy.sum(axis=2, keepdims=True).sum(axis=0, keepdims=True)
             m = self._dims[0] * self._dims[2]
-            dx = (dy + dt(-1.0 / m) * (sum_dyy * y + sum_dy)) / self._std
+            dyy = xp.multiply(dy, y, out=dx)  # dx as scratch
+            sum_dyy = dyy.sum(axis=2, keepdims=True).sum(axis=0, keepdims=True)
+            sum_dy = dy.sum(axis=2, keepdims=True).sum(axis=0, keepdims=True)
+            # dx = (dy + (-1/m) * (sum_dyy * y + sum_dy)) / std, in place
+            xp.multiply(sum_dyy, y, out=dx)
+            dx += sum_dy
+            xp.multiply(dt(-1.0 / m), dx, out=dx)
+            xp.add(dy, dx, out=dx)
+            dx /= self._std
         bottom[0].diff = dx.reshape(bottom[0].shape)

@@ -199,10 +199,14 @@ class _ConvolutionBase(Layer):
     def _col2im_gemm(self, col, dst):
         col2im(col, dst.shape, *self._geom(), self._col_side()[1], out=dst)
 
-    def _chunk_list(self, xp):
+    def _chunk_list(self, xp, both=False):
+        """Batch chunks bounding the column buffer (``both``: also the one of the
+        flipped stride-1 backward, over the other side)."""
+        k = int(np.prod(self.kernel, dtype=np.int64))
         ch, col_size = self._col_side()
-        per = ch * int(np.prod(self.kernel, dtype=np.int64)) * \
-            int(np.prod(col_size, dtype=np.int64))
+        per = ch * k * int(np.prod(col_size, dtype=np.int64))
+        if both:
+            per = max(per, self.num_output * k * int(np.prod(self.in_size, dtype=np.int64)))
         return _chunks(self.num, per, self.dtype.itemsize, xp)
 
     def _nd(self, array, channels, size):
@@ -239,7 +243,9 @@ class Convolution(_ConvolutionBase):
                 continue
             x = self._nd(b.data, self.channels, self.in_size)
             dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
-            for n0, n1 in self._chunk_list(xp):
+            flipped = dx is not None and self._flipped_backward()
+            w_flip = self._flipped_weight_matrix() if flipped else None
+            for n0, n1 in self._chunk_list(xp, both=flipped):
                 dyc = self._to_gemm(dy, n0, n1)
                 if want_w:
                     g = xp.matmul(dyc, self._im2col_gemm(x, n0, n1).swapaxes(1, 2))
@@ -247,12 +253,38 @@ class Convolution(_ConvolutionBase):
                         dw = g
                     else:
                         dw += g
-                if dx is not None:
+                if flipped:
+                    self._from_gemm(xp.matmul(w_flip, self._im2col_flipped(dy, n0, n1)),
+                                    dx[n0:n1])
+                elif dx is not None:
                     self._col2im_gemm(xp.matmul(w.swapaxes(1, 2), dyc), dx[n0:n1])
             if dx is not None:
                 b.diff = dx.reshape(b.shape)
         if dw is not None:
             self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
+
+    def _flipped_backward(self):
+        """With stride 1, dx is also the correlation of dy with the flipped kernel;
+        its im2col is cheaper than a col2im of the same size (no scattered
+        read-modify-write), so it pays when dy's columns are no larger than x's."""
+        if any(s != 1 for s in self.stride):
+            return False
+        return self.num_output * int(np.prod(self.in_size, dtype=np.int64)) <= \
+            self.channels * int(np.prod(self.out_size, dtype=np.int64))
+
+    def _flipped_weight_matrix(self):
+        """W[o, c, j] as (g, C / g, (O / g) * prod(K)) over (o, K - 1 - j)."""
+        g, w = self.group, self.blobs[0].data
+        flip = (Ellipsis,) + (slice(None, None, -1),) * self.n_spatial
+        w = w.reshape((g, w.shape[0] // g) + w.shape[1:])[flip]
+        return w.swapaxes(1, 2).reshape(g, self.channels // g, -1)
+
+    def _im2col_flipped(self, dy, n0, n1):
+        """im2col of dy[n0:n1] for the stride-1 full correlation that gives dx:
+        pad' = dilation (K - 1) - pad, output size = input size."""
+        pad = tuple(d * (k - 1) - p for k, p, d in zip(self.kernel, self.pad, self.dilation))
+        col = im2col(dy[n0:n1], self.kernel, self.stride, pad, self.dilation, self.in_size)
+        return col.reshape(self.group, -1, (n1 - n0) * int(np.prod(self.in_size, dtype=np.int64)))
 
 
 @register("Deconvolution")

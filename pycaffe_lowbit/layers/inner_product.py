@@ -65,15 +65,26 @@ class InnerProduct(Layer):
             y += self.blobs[1].data
         top[0].data = y.reshape(top[0].shape)
 
+    def _dw_scratch(self, xp):
+        """A private array of W's shape, reused between calls, for dY^T X before
+        it is added to W's diff (no new weight-sized temporary per call)."""
+        w = self.blobs[0]
+        buf = getattr(self, "_dw", None)
+        if buf is None or buf.shape != w.shape or backend.get_array_module(buf) is not xp:
+            buf = self._dw = xp.empty(w.shape, w.dtype)
+        return buf
+
     def backward(self, top, propagate_down, bottom):
         xp = backend.get_array_module(top[0].diff)
         dy = top[0].diff.reshape(self.m, self.num_output)
         if self.param_propagate_down[0]:
             x = bottom[0].data.reshape(self.m, self.k)
+            dw = self._dw_scratch(xp)
             if self.transpose:
-                self.blobs[0].diff += xp.matmul(x.T, dy)
+                xp.matmul(x.T, dy, out=dw)
             else:
-                self.blobs[0].diff += xp.matmul(dy.T, x)
+                xp.matmul(dy.T, x, out=dw)
+            self.blobs[0].diff += dw
         if self.bias_term and self.param_propagate_down[1]:
             self.blobs[1].diff += dy.sum(axis=0)
         if propagate_down[0]:

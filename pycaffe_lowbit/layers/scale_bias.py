@@ -148,27 +148,43 @@ class Scale(Layer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        xp = bottom[0].xp
         # In place, backward needs x after top.data is replaced: keep a copy
-        # (the old array may still be reachable and written through elsewhere).
-        self._x = x.copy() if top[0] is bottom[0] else None
+        # (the old array may still be reachable and written through elsewhere),
+        # as Caffe does, only when the scale's gradient will be computed.
+        self._x = x.copy() if top[0] is bottom[0] and self._scale_grad(bottom) else None
         s = self._operand(bottom).data.reshape(1, self._dims[1], 1)
-        top[0].data = (x.reshape(self._dims) * s).reshape(x.shape)
-        if self._bias is not None:
-            self._bias.forward([top[0]], top)
+        y = xp.multiply(x.reshape(self._dims), s)  # top's new array
+        if self._bias is not None and self._bias._dims == self._dims:
+            y += self._bias.blobs[0].data.reshape(1, self._dims[1], 1)  # fused Bias
+            top[0].data = y.reshape(x.shape)
+        else:
+            top[0].data = y.reshape(x.shape)
+            if self._bias is not None:
+                self._bias.forward([top[0]], top)
+
+    def _scale_grad(self, bottom):
+        """Whether backward computes the scale's (or bottom[1]'s) gradient; for
+        bottom[1] that is unknown here, so assume it is."""
+        return self.param_propagate_down[0] if len(bottom) == 1 else True
 
     def backward(self, top, propagate_down, bottom):
         dy = top[0].diff
+        xp = top[0].xp
         if self._bias is not None and self.param_propagate_down[-1]:
             self._bias.backward(top, [False], [top[0]])
         learned = len(bottom) == 1
         scale = self._operand(bottom)
+        dx = xp.empty(self._dims, dy.dtype)  # bottom's new diff (dy may be shared)
         if (self.param_propagate_down[0] if learned else propagate_down[1]):
             x = self._x if top[0] is bottom[0] else bottom[0].data
-            ds = _sum_to(dy * x, self._dims, scale.shape)
+            dyx = xp.multiply(dy.reshape(self._dims), x.reshape(self._dims), out=dx)
+            ds = _sum_to(dyx, self._dims, scale.shape)  # dx as scratch
             if learned:
                 scale.diff += ds
             else:
                 scale.diff = ds
         if propagate_down[0]:
             s = scale.data.reshape(1, self._dims[1], 1)
-            bottom[0].diff = (dy.reshape(self._dims) * s).reshape(dy.shape)
+            xp.multiply(dy.reshape(self._dims), s, out=dx)
+            bottom[0].diff = dx.reshape(dy.shape)

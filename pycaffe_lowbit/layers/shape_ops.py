@@ -44,8 +44,12 @@ class Split(Layer):
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
-        total = top[0].diff.copy()
-        for t in top[1:]:
+        if len(top) == 1:
+            bottom[0].diff = top[0].diff.copy()
+            return
+        xp = bottom[0].xp
+        total = xp.add(top[0].diff, top[1].diff)  # a fresh array: top diffs may alias
+        for t in top[2:]:
             total += t.diff
         bottom[0].diff = total
 

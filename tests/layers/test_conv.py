@@ -221,6 +221,35 @@ def test_gradient(xp, text, shape):
     check_gradient(layer, bottom, top)
 
 
+@pytest.mark.parametrize("params,shape", [
+    ("num_output: 4 kernel_size: 3 pad: 1 dilation: 2 group: 2", (2, 4, 6, 5)),
+    ("num_output: 2 kernel_h: 3 kernel_w: 2 pad_h: 2 pad_w: 1", (1, 3, 4, 5)),
+    ("num_output: 2 kernel_size: 1 pad: 1", (1, 3, 3, 4)),  # pad' = -1
+    ("num_output: 2 kernel_size: 2 pad: 1", (1, 2, 3, 4, 3)),
+    ("num_output: 3 kernel_size: 4 pad: 1", (2, 2, 7)),
+])
+def test_stride1_backward_paths_agree(xp, monkeypatch, params, shape):
+    """Stride 1 computes dx as a flipped-kernel correlation or by col2im."""
+    rng = _rng(10)
+    x = rng.standard_normal(shape)
+    results = []
+    for flipped in (True, False):
+        monkeypatch.setattr(conv_mod.Convolution, "_flipped_backward", lambda self: flipped)
+        layer, bottom, top = build_layer(
+            'type: "Convolution" convolution_param { %s weight_filler { type: "gaussian" } }'
+            % params, [x], xp=xp)
+        _set_params(layer, xp, _rng(11).standard_normal(layer.blobs[0].shape))
+        run_forward(layer, bottom, top)
+        top[0].diff[...] = xp.asarray(_rng(12).standard_normal(top[0].shape))
+        layer.backward(top, [True], bottom)
+        results.append([backend.to_numpy(bottom[0].diff).copy(),
+                        backend.to_numpy(layer.blobs[0].diff).copy()])
+        if flipped:
+            check_gradient(layer, bottom, top, check_params=False)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_gradient_two_bottoms(xp):
     rng = _rng(8)
     text = ('type: "Convolution" convolution_param { num_output: 2 kernel_size: 3 pad: 1 '
