@@ -2,8 +2,9 @@
 
 Procedure, as the cases were made with official Caffe:
   set_random_seed(caffe_seed); net = Net(prototxt, phase); params and inputs
-  from the file; forward; compare every recorded top; set the recorded top diffs
-  of the outputs; backward; compare bottom diffs and param diffs.
+  from the file (each layer must have as many param blobs as Caffe recorded);
+  forward; compare every recorded top; set the recorded top diffs of the outputs;
+  backward; compare bottom diffs and param diffs.
 """
 import os
 
@@ -72,6 +73,14 @@ def run_case(path, skip_keys=()):
     caffe.set_random_seed(int(d["caffe_seed"]))
     net = caffe.Net(parse_net_text(prototxt), phase)
     keys = [k for k in d.files if k not in skip_keys]
+    n_params = {}
+    for k in keys:
+        if k.startswith("param__"):
+            _, layer, i = k.split("__")
+            n_params[layer] = n_params.get(layer, 0) + 1
+    for layer, n in n_params.items():   # e.g. no bias blob with bias_term: false
+        ours = len(net.params[layer]) if layer in net.params else 0
+        assert ours == n, "%s: %d param blobs, Caffe %d" % (layer, ours, n)
     for k in keys:
         if k.startswith("param__"):
             _, layer, i = k.split("__")

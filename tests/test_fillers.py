@@ -83,8 +83,9 @@ def test_golden_filler_statistics_agree_with_caffe():
         ref = d["param__%s__0" % layer.name]
         ours = filler_values(layer.inner_product_param.weight_filler, ref.shape,
                              np.random.default_rng(1))
-        assert ours.std() == pytest.approx(ref.std(), rel=0.15, abs=1e-7), layer.name
-        assert ours.mean() == pytest.approx(ref.mean(), abs=0.1 * max(ref.std(), 1e-3)), layer.name
+        ref_std, ref_mean = float(ref.std()), float(ref.mean())
+        assert float(ours.std()) == pytest.approx(ref_std, rel=0.15, abs=1e-7), layer.name
+        assert float(ours.mean()) == pytest.approx(ref_mean, abs=0.1 * max(ref_std, 1e-3)), layer.name
 
 
 def test_unknown_type_and_bad_shapes_are_clear():

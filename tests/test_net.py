@@ -333,3 +333,25 @@ def test_forward_backward_all_returns_input_diffs():
     outs, diffs = net.forward_backward_all(data=x, label=np.zeros(8, np.float32))
     assert outs["loss"].shape == (2,)                 # one loss per batch of 4
     assert diffs["data"].shape == (8, 6) and np.abs(diffs["data"]).sum() > 0
+
+
+def test_permissive_sharing_allows_same_count_other_shape():
+    """share_mode PERMISSIVE needs equal counts only; the arrays are views."""
+    text = """
+    layer { name: "d" type: "Input" top: "a" top: "b"
+            input_param { shape { dim: 2 dim: 6 } shape { dim: 2 dim: 4 } } }
+    layer { name: "pa" type: "InnerProduct" bottom: "a" top: "ya"
+            param { name: "w" share_mode: PERMISSIVE } inner_product_param {
+            num_output: 4 bias_term: false weight_filler { type: "gaussian" } } }
+    layer { name: "pb" type: "InnerProduct" bottom: "b" top: "yb"
+            param { name: "w" share_mode: PERMISSIVE } inner_product_param {
+            num_output: 6 bias_term: false } }
+    """
+    net = make_net(text)
+    wa, wb = net.params["pa"][0], net.params["pb"][0]
+    assert wa.shape == (4, 6) and wb.shape == (6, 4)
+    np.testing.assert_array_equal(wb.data.ravel(), wa.data.ravel())
+    wa.data[0, 0] = 42
+    assert wb.data[0, 0] == 42
+    with pytest.raises(NetDefinitionError, match="shape mismatch"):
+        make_net(text.replace(" share_mode: PERMISSIVE", ""))

@@ -1,30 +1,10 @@
 """Accuracy: Caffe's top-k rule (ties count against), ignore_label, per-class top,
-axis, bad parameters, golden data (forward only)."""
-import os
-
+axis, bad parameters. Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
-from helpers import build_layer, make_blobs, run_forward
-from pycaffe_lowbit.blob import Blob
-from pycaffe_lowbit.layers import LayerSetupError, create_layer
-from pycaffe_lowbit.proto import caffe_pb2
-
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
-
-
-@pytest.mark.parametrize("name", ["accuracy_top1", "accuracy_top5", "accuracy_ignore"])
-def test_golden(name, xp):
-    d = np.load(os.path.join(GOLDEN, name + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    lp, = [l for l in net.layer if l.type != "Input"]
-    layer = create_layer(lp, phase=caffe_pb2.TEST, dtype=np.float32)
-    bottom = make_blobs([d["in__" + b] for b in lp.bottom], xp, np.float32)
-    top = [Blob((), np.float32, xp) for _ in lp.top]
-    layer.setup(bottom, top)
-    for tname, got in zip(lp.top, run_forward(layer, bottom, top)):
-        np.testing.assert_allclose(got, d["out__" + tname], rtol=1e-6, err_msg=tname)
+from helpers import build_layer, run_forward
+from pycaffe_lowbit.layers import LayerSetupError
 
 
 def _caffe_loop(x, labels, top_k=1, ignore=None, axis=1):

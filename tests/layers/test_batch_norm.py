@@ -1,15 +1,11 @@
 """BatchNorm: batch and global statistics, running averages, gradients, in-place use,
-the frozen statistics, errors, golden data."""
-import os
-
+the frozen statistics, errors. Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
-from helpers import build_layer, check_gradient, make_blobs, run_forward
+from helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
-from pycaffe_lowbit.layers import LayerSetupError, create_layer
+from pycaffe_lowbit.layers import LayerSetupError
 from pycaffe_lowbit.proto import caffe_pb2
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
@@ -167,50 +163,3 @@ def test_channel_change_is_refused(xp):
     bottom[0].reshape(2, 4)
     with pytest.raises(LayerSetupError, match="N x 3 x"):
         layer.reshape(bottom, top)
-
-
-# -- golden: official Caffe's numbers (tests/data/golden/layers), layer built directly
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
-
-
-def _close(ours, ref, what):
-    ours, ref = backend.to_numpy(ours).astype(np.float64), np.asarray(ref, np.float64)
-    assert ours.shape == ref.shape, "%s: shape %s, Caffe %s" % (what, ours.shape, ref.shape)
-    scale = max(float(np.abs(ref).max()) if ref.size else 0.0, 1e-6)
-    assert float(np.abs(ours - ref).max(initial=0.0)) <= 1e-4 * scale, what
-
-
-def run_golden(case, xp):
-    """Forward and backward one case in float32; compare tops, stats, diffs."""
-    d = np.load(os.path.join(GOLDEN, case + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    (lp,) = [l for l in net.layer if l.type != "Input"]
-    phase = caffe_pb2.TRAIN if str(d["phase"]) == "TRAIN" else caffe_pb2.TEST
-    layer = create_layer(lp, phase=phase, dtype=np.float32)
-    bottom = make_blobs([d["in__" + b] for b in lp.bottom], xp, np.float32)
-    top = [Blob((), dtype=np.float32, xp=xp) for _ in lp.top]
-    layer.setup(bottom, top)
-    key = lambda kind, i: "%s__%s__%d" % (kind, lp.name, i)
-    for i, p in enumerate(layer.blobs):
-        p.data[...] = xp.asarray(d[key("param", i)])
-    layer.reshape(bottom, top)
-    layer.forward(bottom, top)
-    for name, t in zip(lp.top, top):
-        _close(t.data, d["out__" + name], "out__" + name)
-    for i, p in enumerate(layer.blobs):
-        if key("paramafter", i) in d:
-            _close(p.data, d[key("paramafter", i)], key("paramafter", i))
-    for name, t in zip(lp.top, top):
-        t.diff[...] = xp.asarray(d["topdiff__" + name])
-    for p in layer.blobs:
-        p.diff[...] = 0
-    layer.backward(top, [True] * len(bottom), bottom)
-    for name, b in zip(lp.bottom, bottom):
-        _close(b.diff, d["diff__" + name], "diff__" + name)
-    for i, p in enumerate(layer.blobs):
-        _close(p.diff, d[key("paramdiff", i)], key("paramdiff", i))
-
-
-@pytest.mark.parametrize("case", ["bn_train", "bn_train_2d", "bn_test_global"])
-def test_golden(xp, case):
-    run_golden(case, xp)

@@ -1,20 +1,15 @@
 """Convolution, Deconvolution and Im2col: naive references, gradients, shapes,
-errors, and official Caffe's numbers (tests/data/golden/layers)."""
+errors. Caffe's own numbers: tests/test_golden_layers.py."""
 import itertools
-import os
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 from helpers import build_layer, check_gradient, layer_param, run_forward
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, conv as conv_mod, create_layer
 from pycaffe_lowbit.layers._im2col import conv_out_size, deconv_out_size
-from pycaffe_lowbit.proto import caffe_pb2
-
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
 
 
 # -- naive references (loops over everything, float64) --------------------------
@@ -389,44 +384,3 @@ def test_bottoms_must_agree():
 def test_im2col_needs_a_spatial_axis():
     with pytest.raises(LayerSetupError, match="spatial axis"):
         build_layer('type: "Im2col" convolution_param { kernel_size: 1 }', [np.zeros((2, 3))])
-
-
-# -- official Caffe -------------------------------------------------------------
-def _close(got, ref):
-    got = backend.to_numpy(got)
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * max(np.abs(ref).max(), 1e-6))
-
-
-def check_golden(case, xp):
-    """Build the case's layer, load Caffe's params and input, compare forward and
-    backward with Caffe's float32 numbers."""
-    d = np.load(os.path.join(GOLDEN, case + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    (lp,) = [layer for layer in net.layer if layer.type != "Input"]
-    layer, bottom, top = build_layer(
-        text_format.MessageToString(lp), [d["in__" + b] for b in lp.bottom],
-        n_top=len(lp.top), xp=xp, dtype=np.float32, phase=getattr(caffe_pb2, str(d["phase"])))
-    n_params = len([k for k in d.files if k.startswith("param__%s__" % lp.name)])
-    assert len(layer.blobs) == n_params
-    for i, p in enumerate(layer.blobs):
-        p.data[...] = xp.asarray(d["param__%s__%d" % (lp.name, i)])
-    for name, y in zip(lp.top, run_forward(layer, bottom, top)):
-        _close(y, d["out__" + name])
-    for name, t in zip(lp.top, top):
-        t.diff[...] = xp.asarray(d["topdiff__" + name])
-    for p in layer.blobs:
-        p.diff[...] = 0
-    layer.backward(top, [True] * len(bottom), bottom)
-    for name, b in zip(lp.bottom, bottom):
-        _close(b.diff, d["diff__" + name])
-    for i, p in enumerate(layer.blobs):
-        _close(p.diff, d["paramdiff__%s__%d" % (lp.name, i)])
-
-
-@pytest.mark.parametrize("case", [
-    "conv_1x1", "conv_3x3_pad1", "conv_dilation2", "conv_group2", "conv_nobias",
-    "conv_nonsquare_uniform", "conv_rect", "conv_stride2", "conv_two_bottoms",
-    "deconv_bilinear_group", "deconv_stride2", "im2col",
-])
-def test_golden(xp, case):
-    check_golden(case, xp)

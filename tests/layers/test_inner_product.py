@@ -1,18 +1,12 @@
-"""InnerProduct: forward against X W^T + b, gradients, shapes, errors, and
-official Caffe's numbers (tests/data/golden/layers)."""
-import os
-
+"""InnerProduct: forward against X W^T + b, gradients, shapes, errors.
+Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 from helpers import build_layer, check_gradient, layer_param, run_forward
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
-from pycaffe_lowbit.proto import caffe_pb2
-
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
 
 
 def _ip(params, x, xp=np, **kw):
@@ -122,57 +116,3 @@ def test_preloaded_blobs():
     layer = create_layer(_with_blobs([(3, 2), (2,)]))
     with pytest.raises(LayerSetupError, match="Incorrect weight shape"):
         layer.setup([Blob((4, 3))], [Blob()])
-
-
-# -- official Caffe -------------------------------------------------------------
-def _close(got, ref):
-    got = backend.to_numpy(got)
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * max(np.abs(ref).max(), 1e-6))
-
-
-def _golden_layers(case):
-    d = np.load(os.path.join(GOLDEN, case + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    return d, [layer for layer in net.layer if layer.type != "Input"]
-
-
-def _golden_layer(d, lp, xp):
-    layer, bottom, top = build_layer(
-        text_format.MessageToString(lp), [d["in__" + b] for b in lp.bottom],
-        xp=xp, dtype=np.float32, phase=getattr(caffe_pb2, str(d["phase"])))
-    for i, p in enumerate(layer.blobs):
-        p.data[...] = xp.asarray(d["param__%s__%d" % (lp.name, i)])
-        p.diff[...] = 0
-    return layer, bottom, top
-
-
-def _golden_pass(d, lp, layer, bottom, top, xp):
-    (y,) = run_forward(layer, bottom, top)
-    _close(y, d["out__" + lp.top[0]])
-    top[0].diff[...] = xp.asarray(d["topdiff__" + lp.top[0]])
-    layer.backward(top, [True], bottom)
-    _close(bottom[0].diff, d["diff__" + lp.bottom[0]])
-
-
-@pytest.mark.parametrize("case", ["ip_axis1", "ip_axis2", "ip_transpose"])
-def test_golden(xp, case):
-    d, (lp,) = _golden_layers(case)
-    layer, bottom, top = _golden_layer(d, lp, xp)
-    assert len(layer.blobs) == 2
-    _golden_pass(d, lp, layer, bottom, top, xp)
-    for i, p in enumerate(layer.blobs):
-        _close(p.diff, d["paramdiff__ip__%d" % i])
-
-
-def test_golden_shared_params(xp):
-    """ip_b shares ip_a's blobs (what the Net does for equal ParamSpec names):
-    both gradients add up in the one diff."""
-    d, (lpa, lpb) = _golden_layers("ip_shared_params")
-    a = _golden_layer(d, lpa, xp)
-    b = _golden_layer(d, lpb, xp)
-    b[0].blobs = a[0].blobs
-    _golden_pass(d, lpa, *a, xp)
-    _golden_pass(d, lpb, *b, xp)
-    for i, p in enumerate(a[0].blobs):
-        _close(p.diff, d["paramdiff__ip_a__%d" % i])
-        _close(p.diff, d["paramdiff__ip_b__%d" % i])

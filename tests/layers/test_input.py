@@ -1,17 +1,13 @@
-"""Input and DummyData: shapes, fillers, refill rule, bad parameters, golden data."""
-import os
-
+"""Input and DummyData: shapes, fillers, refill rule, bad parameters, and what
+tests/test_golden_layers.py leaves out of Caffe's DummyData case (exact constant top)."""
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
+import golden
 from helpers import build_layer, layer_param, run_forward
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
-from pycaffe_lowbit.proto import caffe_pb2
-
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
 
 
 def _build(text, n_top, xp=np, dtype=np.float64):
@@ -61,14 +57,11 @@ def test_input_negative_dim():
 # -- DummyData ---------------------------------------------------------------
 
 def test_dummydata_golden(xp):
-    d = np.load(os.path.join(GOLDEN, "dummydata.npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    out = {}
-    for lp in net.layer:
-        layer = create_layer(lp, dtype=np.float32)
-        top = [Blob((), np.float32, xp) for _ in lp.top]
-        layer.setup([], top)
-        out.update(zip(lp.top, run_forward(layer, [], top)))
+    """Beyond tests/test_golden_layers.py (1e-4, shapes only for random tops): the
+    constant top is exact, and the random tops are float32 draws of their fillers."""
+    net = golden.run_case(golden.case_path("layers", "dummydata"))
+    d = np.load(golden.case_path("layers", "dummydata"))
+    out = {name: backend.to_numpy(net.blob_by_name(name).data) for name in ("c", "g", "u")}
     for name in ("c", "g", "u"):
         assert out[name].shape == d["out__" + name].shape
         assert out[name].dtype == np.float32

@@ -1,52 +1,28 @@
 """SoftmaxWithLoss and EuclideanLoss: closed forms, normalization modes,
-ignore_label, loss weights, gradients, bad input, golden data."""
-import os
-
+ignore_label, loss weights (the loss top diff Caffe sets up), gradients, bad input.
+Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
-from helpers import build_layer, check_gradient, make_blobs, run_forward
+import golden
+from helpers import build_layer, check_gradient, run_forward
+import pycaffe_lowbit as caffe
 from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
-from pycaffe_lowbit.layers import LayerSetupError, create_layer
-from pycaffe_lowbit.proto import caffe_pb2
+from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.layers import LayerSetupError
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
 FLT_MIN = float(np.finfo(np.float32).tiny)
-
-
-def golden_check(name, xp):
-    """Build the case's non-Input layer, run it in float32, compare with Caffe
-    (force_backward: every bottom the layer allows gets a diff)."""
-    d = np.load(os.path.join(GOLDEN, name + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    lp, = [l for l in net.layer if l.type != "Input"]
-    layer = create_layer(lp, dtype=np.float32)
-    bottom = make_blobs([d["in__" + b] for b in lp.bottom], xp, np.float32)
-    top = [Blob((), np.float32, xp) for _ in lp.top]
-    layer.setup(bottom, top)
-    layer.reshape(bottom, top)
-    layer.forward(bottom, top)
-    for tname, t in zip(lp.top, top):
-        np.testing.assert_allclose(backend.to_numpy(t.data), d["out__" + tname],
-                                   rtol=1e-4, atol=1e-6, err_msg=tname)
-        # setup stored the loss weight in the diff, which is what Caffe had
-        np.testing.assert_array_equal(backend.to_numpy(t.diff), d["topdiff__" + tname])
-    propagate = [layer.allow_force_backward(i) for i in range(len(bottom))]
-    layer.backward(top, propagate, bottom)
-    for bname, b, p in zip(lp.bottom, bottom, propagate):
-        if p:
-            np.testing.assert_allclose(backend.to_numpy(b.diff), d["diff__" + bname],
-                                       rtol=1e-4, atol=1e-6, err_msg=bname)
-        else:
-            assert not d["diff__" + bname].any()
 
 
 @pytest.mark.parametrize("name", ["swl_valid", "swl_batch", "swl_none", "swl_full",
                                   "swl_2d_weight2", "euclidean_loss"])
-def test_golden(name, xp):
-    golden_check(name, xp)
+def test_setup_puts_the_loss_weight_in_the_top_diff(name, xp):
+    """Net setup leaves each loss top's diff at its loss weight, exactly what Caffe
+    had at backward (the golden top diff); tests/test_golden_layers.py runs the rest."""
+    d = np.load(golden.case_path("layers", name))
+    net = caffe.Net(parse_net_text(str(d["prototxt"])), getattr(caffe, str(d["phase"])))
+    for k in (k for k in d.files if k.startswith("topdiff__")):
+        np.testing.assert_array_equal(backend.to_numpy(net.blob_by_name(k[9:]).diff), d[k])
 
 
 # -- SoftmaxWithLoss ---------------------------------------------------------

@@ -1,17 +1,10 @@
-"""LRN: naive references for both regions, gradients, errors, and official
-Caffe's numbers (tests/data/golden/layers)."""
-import os
-
+"""LRN: naive references for both regions, gradients, errors.
+Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 from helpers import build_layer, check_gradient, run_forward
-from pycaffe_lowbit import backend
 from pycaffe_lowbit.layers import LayerSetupError
-from pycaffe_lowbit.proto import caffe_pb2
-
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
 
 
 def _f32(*values):
@@ -91,23 +84,3 @@ def test_errors():
         _lrn("local_size: 4", np.zeros((1, 5, 3, 3)))
     with pytest.raises(LayerSetupError, match="Input must have 4 axes"):
         _lrn("", np.zeros((1, 5, 3)))
-
-
-def _close(got, ref):
-    got = backend.to_numpy(got)
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * max(np.abs(ref).max(), 1e-6))
-
-
-@pytest.mark.parametrize("case", ["lrn_across", "lrn_across_default", "lrn_within"])
-def test_golden(xp, case):
-    d = np.load(os.path.join(GOLDEN, case + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    (lp,) = [layer for layer in net.layer if layer.type != "Input"]
-    layer, bottom, top = build_layer(
-        text_format.MessageToString(lp), [d["in__x"]], xp=xp, dtype=np.float32,
-        phase=getattr(caffe_pb2, str(d["phase"])))
-    (y,) = run_forward(layer, bottom, top)
-    _close(y, d["out__y"])
-    top[0].diff[...] = xp.asarray(d["topdiff__y"])
-    layer.backward(top, [True], bottom)
-    _close(bottom[0].diff, d["diff__x"])

@@ -1,18 +1,15 @@
 """Pooling: Caffe's loops as the reference, output-size rules, gradients,
-stochastic sampling, errors, and official Caffe's numbers."""
+stochastic sampling, errors. Caffe's own numbers: tests/test_golden_layers.py."""
 import math
-import os
 
 import numpy as np
 import pytest
-from google.protobuf import text_format
 
 from helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.layers import LayerSetupError, pooling as pooling_mod
 from pycaffe_lowbit.proto import caffe_pb2
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "layers")
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 
 
@@ -281,29 +278,3 @@ def test_bad_blobs():
         _pool("pool: AVE kernel_size: 2", np.zeros((1, 1, 5, 5)), n_top=2)
     with pytest.raises(LayerSetupError, match="at most 2 top"):
         _pool("pool: MAX kernel_size: 2", np.zeros((1, 1, 5, 5)), n_top=3)
-
-
-# -- official Caffe -------------------------------------------------------------
-def _close(got, ref):
-    got = backend.to_numpy(got)
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * max(np.abs(ref).max(), 1e-6))
-
-
-@pytest.mark.parametrize("case", [
-    "pool_max_k3s2", "pool_ave_k3s2p1", "pool_ave_k3s2_ceil", "pool_max_ceil_extra",
-    "pool_max_pad_clip", "pool_max_floor", "pool_global_ave", "pool_global_max",
-    "pool_max_mask", "pool_max_rect",
-])
-def test_golden(xp, case):
-    d = np.load(os.path.join(GOLDEN, case + ".npz"))
-    net = text_format.Parse(str(d["prototxt"]), caffe_pb2.NetParameter())
-    (lp,) = [layer for layer in net.layer if layer.type != "Input"]
-    layer, bottom, top = build_layer(
-        text_format.MessageToString(lp), [d["in__" + b] for b in lp.bottom],
-        n_top=len(lp.top), xp=xp, dtype=np.float32, phase=getattr(caffe_pb2, str(d["phase"])))
-    for name, y in zip(lp.top, run_forward(layer, bottom, top)):
-        _close(y, d["out__" + name])
-    for name, t in zip(lp.top, top):
-        t.diff[...] = xp.asarray(d["topdiff__" + name])
-    layer.backward(top, [True], bottom)
-    _close(bottom[0].diff, d["diff__" + lp.bottom[0]])
