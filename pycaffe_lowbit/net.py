@@ -12,7 +12,6 @@ Construction follows Caffe's Net::Init:
 sum_k <top_k.data, top_k.diff> over loss tops, whose diff holds the loss weight.
 ``backward_from_to`` runs ``backward`` from j down to i for the layers that need it.
 """
-import collections
 import logging
 
 import numpy as np

@@ -9,12 +9,10 @@ Procedure, as the cases were made with official Caffe:
 import os
 
 import numpy as np
-from google.protobuf import text_format
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.io.text import parse_net_text
-from pycaffe_lowbit.proto import caffe_pb2
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden")
 RTOL = 1e-4

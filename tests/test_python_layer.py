@@ -1,6 +1,5 @@
 """Python layers with pycaffe's interface: setup/reshape/forward/backward, param_str, blobs."""
 import sys
-import textwrap
 
 import numpy as np
 import pytest
