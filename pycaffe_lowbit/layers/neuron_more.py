@@ -1,0 +1,349 @@
+"""More elementwise neuron layers, each computed as BVLC Caffe computes it.
+
+Bottom: any shape (PReLU: at least 2 axes). Top: the bottom's shape. x is the
+bottom, y the top, dy / dx their diffs.
+
+  ELU        y = max(x, 0) + alpha (exp(min(x, 0)) - 1)
+             dx = dy ((x > 0) + (alpha + y) (x <= 0))
+  AbsVal     y = |x|                       dx = dy sign(x)   (sign(0) = 0)
+  BNLL       y = x + log(1 + exp(-x)) for x > 0, log(1 + exp(x)) otherwise
+             dx = dy e / (e + 1),  e = exp(min(x, 50))
+  Power      y = (shift + scale x)^power   dx = dy power scale (shift + scale x)^(power-1)
+  Exp        y = base^(shift + scale x)    dx = dy y scale ln(base)   (base -1: e)
+  Log        y = log_base(shift + scale x) dx = dy scale / (ln(base) (shift + scale x))
+  Threshold  y = 1 if x > threshold else 0 (forward only, as in Caffe)
+  Clip       y = max(min, min(x, max))     dx = dy (min <= x <= max)
+  Swish      y = x s, s = sigmoid(beta x)  dx = dy (beta y + s (1 - beta y))
+
+In place (``top[0] is bottom[0]``): Caffe allows it for every layer here but
+AbsVal. ELU, Exp, Swish and Threshold stay exact in place. BNLL, Power, Log and
+Clip read the bottom data in backward, which in place already holds y; we read
+it too, as Caffe does, so in-place gradients equal Caffe's (not the true ones).
+PReLU keeps a copy of x for backward when in place, as Caffe does.
+
+  PReLU      y = max(x, 0) + a_c min(x, 0), one learnable slope a_c per channel
+             (axis 1; shape (C,)) or one shared slope (channel_shared; shape ());
+             dx = dy ((x > 0) + a_c (x <= 0)),  da_c += sum over n, spatial of dy x (x <= 0)
+"""
+import math
+
+from .. import backend, fillers
+from ..proto import caffe_pb2
+from .neuron import NeuronLayer
+from .registry import register
+
+BNLL_THRESHOLD = 50.0  # Caffe's kBNLL_THRESHOLD
+
+
+def _sigmoid(z, xp):
+    """Caffe's CPU sigmoid: 0.5 tanh(0.5 z) + 0.5."""
+    return 0.5 * xp.tanh(0.5 * z) + 0.5
+
+
+@register("ELU")
+class ELU(NeuronLayer):
+    """Exponential linear unit, elu_param.alpha (default 1)."""
+
+    def layer_setup(self, bottom, top):
+        self.alpha = self.dtype.type(self.param.elu_param.alpha)
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        top[0].data[...] = xp.maximum(x, 0) + self.alpha * (xp.exp(xp.minimum(x, 0)) - 1)
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        x, y, dy = bottom[0].data, top[0].data, top[0].diff
+        xp = backend.get_array_module(x)
+        bottom[0].diff[...] = dy * xp.where(x > 0, 1, self.alpha + y)
+
+
+@register("AbsVal")
+class AbsVal(NeuronLayer):
+    """y = |x|; dx = dy sign(x). Not in place (Caffe forbids it)."""
+
+    def layer_setup(self, bottom, top):
+        if top[0] is bottom[0]:
+            raise self.error("AbsVal does not allow in-place computation "
+                             "(give the top a name different from the bottom)")
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        backend.get_array_module(x).abs(x, out=top[0].data)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            x = bottom[0].data
+            xp = backend.get_array_module(x)
+            bottom[0].diff[...] = top[0].diff * xp.sign(x)
+
+
+@register("BNLL")
+class BNLL(NeuronLayer):
+    """Binomial normal log likelihood y = log(1 + exp(x)), overflow-safe."""
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        # x > 0: x + log(1 + exp(-x)); else log(1 + exp(x)) -- both are this:
+        top[0].data[...] = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        e = xp.exp(xp.minimum(x, BNLL_THRESHOLD))
+        bottom[0].diff[...] = top[0].diff * e / (e + 1)
+
+
+@register("Power")
+class Power(NeuronLayer):
+    """y = (shift + scale x)^power with Caffe's special cases:
+    power * scale == 0 gives the constant 1 (power 0) or shift^power, with dx = 0;
+    power == 1 gives dx = dy scale."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.power_param
+        t = self.dtype.type
+        self.power, self.scale, self.shift = t(p.power), t(p.scale), t(p.shift)
+        self.diff_scale = self.power * self.scale
+
+    def forward(self, bottom, top):
+        y = top[0].data
+        if self.diff_scale == 0:
+            y[...] = 1 if self.power == 0 else self.shift ** self.power
+            return
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        v = x * self.scale if self.scale != 1 else x
+        if self.shift != 0:
+            v = v + self.shift
+        y[...] = xp.power(v, self.power) if self.power != 1 else v
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        if self.diff_scale == 0:
+            bottom[0].diff[...] = 0
+            return
+        if self.power == 1:
+            dx = self.diff_scale * top[0].diff
+        else:
+            x = bottom[0].data   # in place: Caffe reads y here too
+            if self.power == 2:
+                d = x * (self.diff_scale * self.scale)
+                if self.shift != 0:
+                    d = d + self.diff_scale * self.shift
+            elif self.shift == 0:
+                d = top[0].data / x * self.power
+            else:
+                v = x * self.scale if self.scale != 1 else x
+                v = v + self.shift
+                d = top[0].data / v
+                if self.diff_scale != 1:
+                    d = d * self.diff_scale
+            dx = top[0].diff * d
+        bottom[0].diff[...] = dx
+
+
+def _log_base(layer, base):
+    """ln(base) in the layer's dtype; base -1 means e (ln 1 exactly)."""
+    t = layer.dtype.type
+    if base == -1:
+        return t(1)
+    if not base > 0:
+        raise layer.error("base must be strictly positive or -1 (for e), got %g" % base)
+    log_base = t(math.log(t(base)))
+    if math.isinf(log_base) or math.isnan(log_base):
+        raise layer.error("log(base) = log(%g) is not finite" % base)
+    return log_base
+
+
+@register("Exp")
+class Exp(NeuronLayer):
+    """y = base^(shift + scale x) = outer exp(inner x), inner = scale ln(base),
+    outer = base^shift (base -1: e)."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.exp_param
+        t = self.dtype.type
+        log_base = _log_base(self, p.base)
+        self.inner_scale = log_base * t(p.scale)
+        if p.shift == 0:
+            self.outer_scale = t(1)
+        elif p.base == -1:
+            self.outer_scale = t(math.exp(t(p.shift)))
+        else:
+            self.outer_scale = t(math.pow(t(p.base), t(p.shift)))
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        y = xp.exp(x if self.inner_scale == 1 else x * self.inner_scale)
+        top[0].data[...] = y if self.outer_scale == 1 else y * self.outer_scale
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        dx = top[0].data * top[0].diff
+        bottom[0].diff[...] = dx if self.inner_scale == 1 else dx * self.inner_scale
+
+
+@register("Log")
+class Log(NeuronLayer):
+    """y = ln(shift + scale x) / ln(base) (base -1: e)."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.log_param
+        t = self.dtype.type
+        log_base = _log_base(self, p.base)
+        if log_base == 0:
+            raise self.error("base 1 has no logarithm (1 / ln(1) is infinite)")
+        self.base_scale = t(1) / log_base
+        self.input_scale, self.input_shift = t(p.scale), t(p.shift)
+        self.backward_num_scale = self.input_scale / log_base
+
+    def _inner(self, x):
+        v = x * self.input_scale if self.input_scale != 1 else x
+        return v + self.input_shift if self.input_shift != 0 else v
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        y = xp.log(self._inner(x))
+        top[0].data[...] = y if self.base_scale == 1 else y * self.base_scale
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        d = 1 / self._inner(bottom[0].data)   # in place: Caffe reads y here too
+        if self.backward_num_scale != 1:
+            d = d * self.backward_num_scale
+        bottom[0].diff[...] = top[0].diff * d
+
+
+@register("Threshold")
+class Threshold(NeuronLayer):
+    """y = 1 if x > threshold else 0. No backward (Caffe's is NOT_IMPLEMENTED)."""
+
+    def layer_setup(self, bottom, top):
+        self.threshold = self.dtype.type(self.param.threshold_param.threshold)
+
+    def forward(self, bottom, top):
+        top[0].data[...] = bottom[0].data > self.threshold
+
+    def backward(self, top, propagate_down, bottom):
+        if any(propagate_down):
+            raise NotImplementedError(
+                "layer '%s' (Threshold) has no backward, as in Caffe" % self.name)
+
+
+@register("Clip")
+class Clip(NeuronLayer):
+    """y = max(min, min(x, max)); dx = dy where min <= x <= max, else 0.
+    NaN gives min, as Caffe's std::max(min, std::min(x, max)) does."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.clip_param
+        if not self.param.HasField("clip_param") or not (
+                p.HasField("min") and p.HasField("max")):
+            raise self.error("needs clip_param { min: ... max: ... } (both required)")
+        self.min, self.max = self.dtype.type(p.min), self.dtype.type(p.max)
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        v = xp.where(self.max < x, self.max, x)
+        top[0].data[...] = xp.where(self.min < v, v, self.min)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            x = bottom[0].data   # in place: Caffe reads y here too
+            bottom[0].diff[...] = top[0].diff * ((x >= self.min) & (x <= self.max))
+
+
+@register("Swish")
+class Swish(NeuronLayer):
+    """y = x sigmoid(beta x), swish_param.beta (default 1); backward reads y and
+    the stored sigmoid, so in place is exact."""
+
+    def layer_setup(self, bottom, top):
+        self.beta = self.dtype.type(self.param.swish_param.beta)
+        self.sigmoid_output = None
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        self.sigmoid_output = _sigmoid(x * self.beta, xp)
+        top[0].data[...] = x * self.sigmoid_output
+
+    def backward(self, top, propagate_down, bottom):
+        if not propagate_down[0]:
+            return
+        by = self.beta * top[0].data
+        s = self.sigmoid_output
+        bottom[0].diff[...] = top[0].diff * (by + s * (1 - by))
+
+
+@register("PReLU")
+class PReLU(NeuronLayer):
+    """Parametric ReLU; prelu_param.filler defaults to constant 0.25. Bottom:
+    (N, C, ...) with at least 2 axes. Blob 0: slopes, (C,) or () if channel_shared
+    (a preloaded blob only needs the right count)."""
+
+    def layer_setup(self, bottom, top):
+        p = self.param.prelu_param
+        self._check_axes(bottom)
+        channels = bottom[0].shape[1]
+        self.channel_shared = p.channel_shared
+        if not self.blobs:
+            self.blobs = [self.new_blob(() if self.channel_shared else (channels,))]
+            filler = p.filler
+            if not p.HasField("filler"):
+                filler = caffe_pb2.FillerParameter(type="constant", value=0.25)
+            fillers.fill(self.blobs[0], filler)
+        want = 1 if self.channel_shared else channels
+        if self.blobs[0].count != want:
+            raise self.error("slope blob has %d values, expected %d (%s)" % (
+                self.blobs[0].count, want,
+                "channel_shared" if self.channel_shared else "one per channel"))
+        self._bottom_memory = None
+
+    def _check_axes(self, bottom):
+        if bottom[0].num_axes < 2:
+            raise self.error("bottom must have at least 2 axes (N, C, ...), got shape %s"
+                             % (bottom[0].shape,))
+
+    def reshape(self, bottom, top):
+        self._check_axes(bottom)
+        top[0].reshape(bottom[0].shape)
+
+    def _slopes(self, ndim):
+        """The slopes shaped to broadcast over a bottom of ``ndim`` axes."""
+        a = self.blobs[0].data
+        if self.channel_shared:
+            return a.reshape((1,) * ndim)
+        return a.reshape((1, -1) + (1,) * (ndim - 2))
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        if top[0] is bottom[0]:
+            self._bottom_memory = x.copy()
+        top[0].data[...] = xp.maximum(x, 0) + self._slopes(x.ndim) * xp.minimum(x, 0)
+
+    def backward(self, top, propagate_down, bottom):
+        x = self._bottom_memory if top[0] is bottom[0] else bottom[0].data
+        dy = top[0].diff
+        # the slope gradient first: in place, writing dx overwrites dy
+        if self.param_propagate_down[0]:
+            g = dy * x * (x <= 0)
+            axes = None if self.channel_shared else (0,) + tuple(range(2, x.ndim))
+            w = self.blobs[0]
+            w.diff[...] += g.sum(axis=axes).reshape(w.diff.shape)
+        if propagate_down[0]:
+            xp = backend.get_array_module(x)
+            bottom[0].diff[...] = dy * xp.where(x > 0, 1, self._slopes(x.ndim))
