@@ -16,9 +16,17 @@ from .layers.python_layer import PyLayer as Layer
 from .pycaffe import Net
 from . import proto
 
+# pycaffe's ``caffe.layers`` / ``caffe.params`` are NetSpec's L and P. The name
+# ``layers`` is also our layer subpackage: NetSpec's L forwards that package's
+# names, so ``pycaffe_lowbit.layers.registry`` keeps working. These lines must
+# come after every import that first loads the subpackage.
+from .net_spec import layers, params, NetSpec, to_proto  # noqa: E402
+from . import net_spec, coord_map  # noqa: E402
+
 TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST
 
 __all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gpu",
            "set_device", "set_random_seed", "layer_type_list", "caffe_pb2", "proto",
+           "layers", "params", "NetSpec", "to_proto", "net_spec", "coord_map",
            "__version__"]
