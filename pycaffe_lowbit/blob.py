@@ -114,6 +114,12 @@ class Blob:
             self._diff = self._xp.zeros(self._shape, self._dtype)
         return self._diff
 
+    @property
+    def has_diff(self):
+        """False until the diff is first used, and again after a reshape to
+        another count (which reallocates it as zeros)."""
+        return self._diff is not None
+
     @diff.setter
     def diff(self, value):
         self._diff = self._checked(value, "diff")

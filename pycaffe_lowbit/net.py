@@ -309,6 +309,8 @@ class Net:
                 raise self._layer_failure(i, "forward", exc) from exc
             for t, w in zip(top, layer.loss_weights):
                 if w:
+                    if not t.has_diff:       # reallocated by a reshape: the loss
+                        t.diff[...] = w      # weight lives in the diff, as in Caffe
                     loss += float((t.data * t.diff).sum())
         return loss
 

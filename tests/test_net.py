@@ -355,3 +355,20 @@ def test_permissive_sharing_allows_same_count_other_shape():
     assert wb.data[0, 0] == 42
     with pytest.raises(NetDefinitionError, match="shape mismatch"):
         make_net(text.replace(" share_mode: PERMISSIVE", ""))
+
+
+def test_loss_weight_survives_a_reshape_of_a_weighted_top():
+    """A non-loss layer's top with loss_weight keeps its weight when the batch
+    size (and so the top's count) changes."""
+    text = """
+    layer { name: "d" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } }
+    layer { name: "ip" type: "InnerProduct" bottom: "x" top: "y" loss_weight: 3
+            inner_product_param { num_output: 2 weight_filler { type: "constant" value: 1 } } }
+    """
+    net = make_net(text)
+    out = net.forward(x=np.ones((5, 3), np.float32))
+    assert net.blobs["y"].shape == (5, 2)
+    assert net.forward_prefilled() == pytest.approx(3 * 5 * 2 * 3)   # 3 * sum(y), y = 3
+    net.backward()
+    np.testing.assert_allclose(net.params["ip"][0].diff, 3 * 5 * np.ones((2, 3)))
+    assert out["y"].shape == (5, 2)
