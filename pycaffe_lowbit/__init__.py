@@ -21,12 +21,12 @@ from . import proto
 # names, so ``pycaffe_lowbit.layers.registry`` keeps working. These lines must
 # come after every import that first loads the subpackage.
 from .net_spec import layers, params, NetSpec, to_proto  # noqa: E402
-from . import net_spec, coord_map  # noqa: E402
+from . import net_spec, coord_map, io, draw  # noqa: E402
 
 TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST
 
 __all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gpu",
            "set_device", "set_random_seed", "layer_type_list", "caffe_pb2", "proto",
-           "layers", "params", "NetSpec", "to_proto", "net_spec", "coord_map",
+           "layers", "params", "NetSpec", "to_proto", "net_spec", "coord_map", "io", "draw",
            "__version__"]
