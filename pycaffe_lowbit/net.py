@@ -33,6 +33,10 @@ class LayerRuntimeError(RuntimeError):
     """A layer failed during forward or backward; the message names it."""
 
 
+def _mean_abs(array):
+    return float(abs(array).mean()) if array.size else 0.0
+
+
 def _shape_str(shape):
     return " ".join(str(d) for d in shape) + " (%d)" % int(np.prod(shape, dtype=np.int64))
 
@@ -65,6 +69,7 @@ class Net:
         self.name = param.name
         self._param = param
         self.force_backward = param.force_backward
+        self.debug_info = param.debug_info
         self.layers = []            # internal layer objects
         self._layer_names = []
         self._blobs = []
@@ -312,7 +317,30 @@ class Net:
                     if not t.has_diff:       # reallocated by a reshape: the loss
                         t.diff[...] = w      # weight lives in the diff, as in Caffe
                     loss += float((t.data * t.diff).sum())
+            if self.debug_info:
+                self._log_forward(i)
         return loss
+
+    # Caffe's debug_info lines: the mean absolute value of each blob touched.
+    def _log_forward(self, i):
+        name = self._layer_names[i]
+        for k in self._top_id_vecs[i]:
+            log.info("    [Forward] Layer %s, top blob %s data: %g", name,
+                     self._blob_names[k], _mean_abs(self._blobs[k].data))
+        for j, blob in enumerate(self.layers[i].blobs):
+            log.info("    [Forward] Layer %s, param blob %d data: %g", name, j,
+                     _mean_abs(blob.data))
+
+    def _log_backward(self, i):
+        name = self._layer_names[i]
+        for k, need in zip(self._bottom_id_vecs[i], self._bottom_need_backward[i]):
+            if need:
+                log.info("    [Backward] Layer %s, bottom blob %s diff: %g", name,
+                         self._blob_names[k], _mean_abs(self._blobs[k].diff))
+        for j, blob in enumerate(self.layers[i].blobs):
+            if self.layers[i].param_propagate_down[j]:
+                log.info("    [Backward] Layer %s, param blob %d diff: %g", name, j,
+                         _mean_abs(blob.diff))
 
     def backward_from_to(self, start, end):
         """Run backward for layers start down to end inclusive (start >= end)."""
@@ -327,6 +355,8 @@ class Net:
                 raise
             except Exception as exc:
                 raise self._layer_failure(i, "backward", exc) from exc
+            if self.debug_info:
+                self._log_backward(i)
 
     def _layer_failure(self, i, stage, exc):
         """An error naming the layer, its type and its bottom blobs' shapes."""

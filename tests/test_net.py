@@ -372,3 +372,36 @@ def test_loss_weight_survives_a_reshape_of_a_weighted_top():
     net.backward()
     np.testing.assert_allclose(net.params["ip"][0].diff, 3 * 5 * np.ones((2, 3)))
     assert out["y"].shape == (5, 2)
+
+
+def test_debug_info_logs_caffe_lines(caplog):
+    import logging
+    net = make_net("debug_info: true\n" + MLP)
+    feed(net)
+    with caplog.at_level(logging.INFO, logger="pycaffe_lowbit"):
+        net.forward()
+        net.backward()
+    text = caplog.text
+    assert "[Forward] Layer ip1, top blob ip1 data:" in text
+    assert "[Forward] Layer ip1, param blob 0 data:" in text
+    assert "[Backward] Layer ip2, bottom blob ip1 diff:" in text
+    assert "[Backward] Layer ip1, param blob 1 diff:" in text
+
+
+def test_recurrent_debug_info_logs_each_time_step(caplog):
+    import logging
+    text = """
+    layer { name: "d" type: "Input" top: "x" top: "cont"
+            input_param { shape { dim: 3 dim: 2 dim: 4 } shape { dim: 3 dim: 2 } } }
+    layer { name: "lstm" type: "LSTM" bottom: "x" bottom: "cont" top: "h"
+            recurrent_param { num_output: 5 debug_info: true
+                              weight_filler { type: "gaussian" std: 0.1 } } }
+    layer { name: "loss" type: "EuclideanLoss" bottom: "h" bottom: "h" top: "loss" }
+    """
+    net = make_net("force_backward: true\n" + text)
+    with caplog.at_level(logging.INFO, logger="pycaffe_lowbit"):
+        net.forward()
+        net.backward()
+    for t in range(3):
+        assert "[Forward] Layer lstm, time step %d, h data:" % t in caplog.text
+        assert "[Backward] Layer lstm, time step %d, x diff:" % t in caplog.text

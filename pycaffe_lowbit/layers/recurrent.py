@@ -28,11 +28,15 @@ Caffe's state semantics, kept here:
     diffs stay 0). ``cont`` gets no gradient.
   * the number of time steps T is fixed at setup; N may change.
 """
+import logging
+
 from .. import backend
 from ..fillers import fill
 from .base import Layer
 from .conv import check_param_shapes
 from .registry import register
+
+log = logging.getLogger("pycaffe_lowbit")
 
 
 class Recurrent(Layer):
@@ -47,6 +51,7 @@ class Recurrent(Layer):
         super().__init__(param, phase=phase, dtype=dtype)
         rp = param.recurrent_param
         self.expose_hidden = rp.expose_hidden
+        self.debug_info = rp.debug_info
         exposed = len(self.state_names) if self.expose_hidden else 0
         self.min_num_bottom = 2 + exposed
         self.max_num_bottom = 3 + exposed
@@ -145,6 +150,8 @@ class Recurrent(Layer):
         state = self._initial_state(xp, bottom, bottom[0].dtype)
         out, final = self.run_forward(xp, x2, cont, xs2, state)
         top[0].data = out.reshape(top[0].shape)
+        if self.debug_info:
+            self._log_steps("Forward", "h data", top[0].data)
         if self.expose_hidden:
             for t, s in zip(top[1:], final):
                 t.data = s.reshape(t.shape)
@@ -159,6 +166,8 @@ class Recurrent(Layer):
                                       self.static_input and propagate_down[2])
         if propagate_down[0]:
             bottom[0].diff = dx2.reshape(bottom[0].shape)
+            if self.debug_info:
+                self._log_steps("Backward", "x diff", bottom[0].diff)
         if self.static_input and propagate_down[2]:
             bottom[2].diff = dxs2.reshape(bottom[2].shape)
         if self.expose_hidden:   # Caffe gives the initial state no gradient
@@ -166,6 +175,14 @@ class Recurrent(Layer):
             for k in range(first, len(bottom)):
                 if propagate_down[k]:
                     bottom[k].diff = xp.zeros(bottom[k].shape, bottom[k].dtype)
+
+    def _log_steps(self, stage, what, array):
+        """recurrent_param.debug_info: Caffe's debug lines, one per time step
+        (mean absolute value), as its unrolled net prints them."""
+        per_step = abs(array.reshape(self.T, -1)).mean(axis=1)
+        for t in range(self.T):
+            log.info("    [%s] Layer %s, time step %d, %s: %g", stage, self.name, t,
+                     what, float(per_step[t]))
 
     # -- helpers for subclasses -------------------------------------------------
     def weights(self):
