@@ -16,6 +16,15 @@ from ..blob import Blob
 from .. import backend
 
 
+def shape_str(shape):
+    """Caffe's shape string: "2 3 4 (24)"."""
+    return "%s (%d)" % (" ".join(str(d) for d in shape), int(np.prod(shape, dtype=np.int64)))
+
+
+def _legacy4(shape):
+    return (1,) * (4 - len(shape)) + tuple(shape) if len(shape) <= 4 else tuple(shape)
+
+
 class LayerSetupError(ValueError):
     """A layer's parameters or bottoms do not fit; the message names the layer."""
 
@@ -87,6 +96,35 @@ class Layer:
     def new_blob(self, shape):
         """A parameter blob of this layer's dtype."""
         return Blob(shape, dtype=self.dtype)
+
+    def init_params(self, shapes, fillers, names=("weight", "bias")):
+        """Create ``self.blobs`` of ``shapes`` filled by ``fillers`` (one
+        FillerParameter each), or, when blobs were preloaded from a caffemodel,
+        check that they have those shapes."""
+        if self.blobs:
+            self.check_param_shapes(shapes, names)
+            return
+        from ..fillers import fill
+        self.blobs = [self.new_blob(shape) for shape in shapes]
+        for blob, filler in zip(self.blobs, fillers):
+            fill(blob, filler)
+
+    def check_param_shapes(self, shapes, names=("weight", "bias")):
+        """Preloaded blobs must have ``shapes``. Legacy 4-D shapes (1 x 1 x N x K)
+        of the same values are accepted and reshaped, as Caffe's ShapeEquals
+        accepts them."""
+        if len(self.blobs) != len(shapes):
+            raise self.error("Incorrect number of weight blobs: expected %d, got %d"
+                             % (len(shapes), len(self.blobs)))
+        for blob, shape, name in zip(self.blobs, shapes, names):
+            shape = tuple(shape)
+            if blob.shape == shape:
+                continue
+            if _legacy4(blob.shape) == _legacy4(shape):
+                blob.reshape(shape)
+                continue
+            raise self.error("Incorrect %s shape: expected shape %s; instead, shape was %s"
+                             % (name, shape_str(shape), shape_str(blob.shape)))
 
     def check_blob_counts(self, bottom, top):
         nb, nt = len(bottom), len(top)

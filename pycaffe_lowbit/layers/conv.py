@@ -18,10 +18,9 @@ transposed direction; see ``_im2col``.
 """
 import numpy as np
 
-from ..fillers import fill
 from .. import backend
 from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
-from .base import Layer
+from .base import Layer, shape_str
 from .registry import register
 
 # Column-buffer size per chunk of the batch: small on CPU (cache-friendly),
@@ -70,32 +69,6 @@ def conv_geometry(layer, cp, n_spatial):
         tuple(map(int, dilation))
 
 
-def _shape_str(shape):
-    return "%s (%d)" % (" ".join(str(d) for d in shape), int(np.prod(shape, dtype=np.int64)))
-
-
-def _legacy4(shape):
-    return (1,) * (4 - len(shape)) + tuple(shape) if len(shape) <= 4 else tuple(shape)
-
-
-def check_param_shapes(layer, shapes, names=("weight", "bias")):
-    """Preloaded blobs (from a caffemodel) must have ``shapes``. Legacy 4-D shapes
-    (1 x 1 x N x K) of the same values are accepted and reshaped, as Caffe's
-    ShapeEquals accepts them."""
-    if len(layer.blobs) != len(shapes):
-        raise layer.error("Incorrect number of weight blobs: expected %d, got %d"
-                          % (len(shapes), len(layer.blobs)))
-    for blob, shape, name in zip(layer.blobs, shapes, names):
-        shape = tuple(shape)
-        if blob.shape == shape:
-            continue
-        if _legacy4(blob.shape) == _legacy4(shape):
-            blob.reshape(shape)
-            continue
-        raise layer.error("Incorrect %s shape: expected shape %s; instead, shape was %s"
-                          % (name, _shape_str(shape), _shape_str(blob.shape)))
-
-
 def _chunks(n, per_item, itemsize, xp):
     budget = _COL_BYTES["numpy" if xp is np else "other"]
     step = max(1, budget // max(1, per_item * itemsize))
@@ -131,13 +104,7 @@ class _ConvolutionBase(Layer):
         shapes = [(conv_out, conv_in // self.group) + self.kernel]
         if self.bias_term:
             shapes.append((self.num_output,))
-        if self.blobs:
-            check_param_shapes(self, shapes)
-        else:
-            self.blobs = [self.new_blob(s) for s in shapes]
-            fill(self.blobs[0], cp.weight_filler)
-            if self.bias_term:
-                fill(self.blobs[1], cp.bias_filler)
+        self.init_params(shapes, [cp.weight_filler, cp.bias_filler])
 
     def reshape(self, bottom, top):
         b0 = bottom[0]
@@ -150,7 +117,7 @@ class _ConvolutionBase(Layer):
         for i, b in enumerate(bottom[1:], 1):
             if b.shape != b0.shape:
                 raise self.error("shape mismatch - bottom[0]: %s vs. bottom[%d]: %s"
-                                 % (_shape_str(b0.shape), i, _shape_str(b.shape)))
+                                 % (shape_str(b0.shape), i, shape_str(b.shape)))
         self.num = b0.count_range(0, self.axis)
         self.in_size = b0.shape[self.axis + 1:]
         size_rule = deconv_out_size if self.reverse else conv_out_size
@@ -212,22 +179,30 @@ class _ConvolutionBase(Layer):
     def _nd(self, array, channels, size):
         return array.reshape((self.num, channels) + tuple(size))
 
+    def _forward_chunks(self, bottom, top, chunk):
+        """For each bottom i -> top i: ``chunk(xp, x, n0, n1, out)`` writes the
+        output of batch items n0..n1 into ``out``; then the bias is added."""
+        xp = backend.get_array_module(bottom[0].data)
+        for b, t in zip(bottom, top):
+            x = self._nd(b.data, self.channels, self.in_size)
+            y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
+            for n0, n1 in self._chunk_list(xp):
+                chunk(xp, x, n0, n1, y[n0:n1])
+            if self.bias_term:
+                y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
+            t.data = y.reshape(t.shape)
+
 
 @register("Convolution")
 class Convolution(_ConvolutionBase):
     """y = W * x + b (cross-correlation, as Caffe); see the module docstring."""
 
     def forward(self, bottom, top):
-        xp = backend.get_array_module(bottom[0].data)
         w = self._weight_matrix(self.blobs[0].data)
-        for b, t in zip(bottom, top):
-            x = self._nd(b.data, self.channels, self.in_size)
-            y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
-            for n0, n1 in self._chunk_list(xp):
-                self._from_gemm(xp.matmul(w, self._im2col_gemm(x, n0, n1)), y[n0:n1])
-            if self.bias_term:
-                y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
-            t.data = y.reshape(t.shape)
+
+        def chunk(xp, x, n0, n1, out):   # im2col, then W @ columns
+            self._from_gemm(xp.matmul(w, self._im2col_gemm(x, n0, n1)), out)
+        self._forward_chunks(bottom, top, chunk)
 
     def backward(self, top, propagate_down, bottom):
         xp = backend.get_array_module(top[0].diff)
@@ -293,16 +268,11 @@ class Deconvolution(_ConvolutionBase):
     reverse = True
 
     def forward(self, bottom, top):
-        xp = backend.get_array_module(bottom[0].data)
         wt = self._weight_matrix(self.blobs[0].data).swapaxes(1, 2)
-        for b, t in zip(bottom, top):
-            x = self._nd(b.data, self.channels, self.in_size)
-            y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
-            for n0, n1 in self._chunk_list(xp):
-                self._col2im_gemm(xp.matmul(wt, self._to_gemm(x, n0, n1)), y[n0:n1])
-            if self.bias_term:
-                y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
-            t.data = y.reshape(t.shape)
+
+        def chunk(xp, x, n0, n1, out):   # W^T @ x, then col2im
+            self._col2im_gemm(xp.matmul(wt, self._to_gemm(x, n0, n1)), out)
+        self._forward_chunks(bottom, top, chunk)
 
     def backward(self, top, propagate_down, bottom):
         xp = backend.get_array_module(top[0].diff)

@@ -29,9 +29,7 @@ Parameter (no bottom; one blob of parameter_param.shape, zero at creation):
 import numpy as np
 
 from .. import backend
-from ..fillers import fill
 from .base import Layer
-from .conv import check_param_shapes
 from .registry import register
 
 
@@ -75,13 +73,7 @@ class Embed(Layer):
         shapes = [(self.input_dim, self.num_output)]
         if self.bias_term:
             shapes.append((self.num_output,))
-        if self.blobs:
-            check_param_shapes(self, shapes)
-        else:
-            self.blobs = [self.new_blob(s) for s in shapes]
-            fill(self.blobs[0], ep.weight_filler)
-            if self.bias_term:
-                fill(self.blobs[1], ep.bias_filler)
+        self.init_params(shapes, [ep.weight_filler, ep.bias_filler])
 
     def allow_force_backward(self, bottom_index):
         return False

@@ -9,9 +9,8 @@ bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
     dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
 """
 from .. import backend
-from ..fillers import fill
 from .base import Layer
-from .conv import canonical_axis, check_param_shapes
+from .conv import canonical_axis
 from .registry import register
 
 
@@ -33,13 +32,7 @@ class InnerProduct(Layer):
         shapes = [(k, n) if self.transpose else (n, k)]
         if self.bias_term:
             shapes.append((n,))
-        if self.blobs:
-            check_param_shapes(self, shapes)
-        else:
-            self.blobs = [self.new_blob(s) for s in shapes]
-            fill(self.blobs[0], ip.weight_filler)
-            if self.bias_term:
-                fill(self.blobs[1], ip.bias_filler)
+        self.init_params(shapes, [ip.weight_filler, ip.bias_filler])
 
     def reshape(self, bottom, top):
         axis = canonical_axis(self, bottom[0], self.param.inner_product_param.axis)

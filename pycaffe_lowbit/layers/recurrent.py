@@ -31,9 +31,7 @@ Caffe's state semantics, kept here:
 import logging
 
 from .. import backend
-from ..fillers import fill
 from .base import Layer
-from .conv import check_param_shapes
 from .registry import register
 
 log = logging.getLogger("pycaffe_lowbit")
@@ -75,12 +73,8 @@ class Recurrent(Layer):
         self.static_dim = bottom[2].count_range(1) if self.static_input else 0
         layout = self.param_layout()
         shapes = [shape for _, shape, _ in layout]
-        if self.blobs:
-            check_param_shapes(self, shapes, names=[name for name, _, _ in layout])
-        else:
-            self.blobs = [self.new_blob(s) for s in shapes]
-            for blob, (_, _, filler) in zip(self.blobs, layout):
-                fill(blob, getattr(rp, filler))
+        self.init_params(shapes, [getattr(rp, filler) for _, _, filler in layout],
+                         names=[name for name, _, _ in layout])
         self._state = None
         self._cache = None
 
