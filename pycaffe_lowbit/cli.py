@@ -111,9 +111,16 @@ def _later(issue):
 
 for _name, _issue, _help in (
         ("train", "training: tracked in the solver issue", "train or finetune a model"),
-        ("test", "scoring: tracked in the solver/data issues", "score a model"),
         ("device_query", "GPU queries: tracked in the GPU issue", "show GPU diagnostic information")):
     COMMANDS[_name] = (_later(_issue), _help + " (not yet available)")
+
+
+def _cmd_test(args, log):
+    from .cli_test import cmd_test
+    return cmd_test(args, log)
+
+
+COMMANDS["test"] = (_cmd_test, "score a model")
 
 
 def _draw_flags(p):
