@@ -22,6 +22,9 @@ from . import proto
 # come after every import that first loads the subpackage.
 from .net_spec import layers, params, NetSpec, to_proto  # noqa: E402
 from . import net_spec, coord_map, io, draw  # noqa: E402
+from . import solvers  # noqa: E402
+from .solvers import (get_solver, SGDSolver, NesterovSolver, AdaGradSolver,  # noqa: E402
+                      RMSPropSolver, AdaDeltaSolver, AdamSolver)
 
 TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST
@@ -29,4 +32,6 @@ TEST = caffe_pb2.TEST
 __all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gpu",
            "set_device", "set_random_seed", "layer_type_list", "caffe_pb2", "proto",
            "layers", "params", "NetSpec", "to_proto", "net_spec", "coord_map", "io", "draw",
+           "solvers", "get_solver", "SGDSolver", "NesterovSolver", "AdaGradSolver",
+           "RMSPropSolver", "AdaDeltaSolver", "AdamSolver",
            "__version__"]

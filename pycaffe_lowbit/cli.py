@@ -4,6 +4,7 @@ Flags are accepted as Caffe's gflags accepts them: ``-model x``, ``--model x``,
 ``-model=x`` and ``--model=x``. Commands other issues add register here.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -37,6 +38,16 @@ def _common_net_flags(p):
     flag(p, "iterations", type=int, default=50, help="number of iterations to run")
 
 
+def load_model(args):
+    """The -model NetParameter with the --set overrides applied."""
+    from .io.text import read_net_param
+    param = read_net_param(args.model)
+    if getattr(args, "set", None):
+        from .overrides import apply_net_overrides
+        apply_net_overrides(param, args.set)
+    return param
+
+
 def _use_device(gpu, log):
     import pycaffe_lowbit as caffe
     if gpu:
@@ -58,7 +69,7 @@ def cmd_time(args, log):
     _use_device(args.gpu, log)
     phase = caffe.TEST if args.phase == "TEST" else caffe.TRAIN
     stages = [s for s in args.stage.split(",") if s]
-    net = caffe.Net(args.model, phase, level=args.level, stages=stages,
+    net = caffe.Net(load_model(args), phase, level=args.level, stages=stages,
                     weights=args.weights or None)
     log.info("%s", text_format.MessageToString(net._param).rstrip())
     log.info("Performing Forward")
@@ -109,10 +120,8 @@ def _later(issue):
     return run
 
 
-for _name, _issue, _help in (
-        ("train", "training: tracked in the solver issue", "train or finetune a model"),
-        ("device_query", "GPU queries: tracked in the GPU issue", "show GPU diagnostic information")):
-    COMMANDS[_name] = (_later(_issue), _help + " (not yet available)")
+COMMANDS["device_query"] = (_later("GPU queries: tracked in the GPU issue"),
+                            "show GPU diagnostic information (not yet available)")
 
 
 def _cmd_test(args, log):
@@ -120,6 +129,12 @@ def _cmd_test(args, log):
     return cmd_test(args, log)
 
 
+def _cmd_train(args, log):
+    from .cli_train import cmd_train
+    return cmd_train(args, log)
+
+
+COMMANDS["train"] = (_cmd_train, "train or finetune a model")
 COMMANDS["test"] = (_cmd_test, "score a model")
 
 
@@ -155,8 +170,83 @@ def cmd_draw(args, log):
     return 0
 
 
+def _parse_log_flags(p):
+    """tools/extra/parse_log.py's arguments."""
+    p.add_argument("logfile_path", help="path to a Caffe training log")
+    p.add_argument("output_dir", help="directory for LOG.train and LOG.test (CSV)")
+    flag(p, "delimiter", default=",", help="column delimiter in the CSV files (default ,)")
+    flag(p, "verbose", action="store_true", help="print the rows and file names")
+
+
+@command("parse_log", "parse a training log into LOG.train and LOG.test CSV files")
+def cmd_parse_log(args, log):
+    from . import logparse
+    if not args.delimiter or len(args.delimiter) != 1:
+        log.error("parse_log: -delimiter must be one character, got %r", args.delimiter)
+        return 1
+    if not os.path.isdir(args.output_dir):
+        log.error("parse_log: output directory %s does not exist", args.output_dir)
+        return 1
+    try:
+        train, test = logparse.parse_log(args.logfile_path)
+    except logparse.LogParseError as exc:
+        log.error("%s", exc)
+        return 1
+    written = logparse.save_csv_files(args.logfile_path, args.output_dir, train, test,
+                                      args.delimiter)
+    for rows, what in ((train, "train"), (test, "test")):
+        if not rows:
+            log.warning("no %s rows in %s; %s not written", what, args.logfile_path,
+                        os.path.basename(args.logfile_path) + "." + what)
+    if args.verbose:
+        for path in written:
+            print("Wrote %s" % path)
+    if not train and not test:
+        log.error("no training iterations in %s", args.logfile_path)
+        return 1
+    return 0
+
+
+def _plot_flags(p):
+    p.add_argument("logs", nargs="+", metavar="LOG",
+                   help="Caffe training logs to overlay; a last argument ending in an "
+                        "image extension (.png, .pdf, .svg...) is the output file")
+    p.add_argument("-o", "-output", "--output", dest="output", default="",
+                   help="output image file (its extension picks the format)")
+    flag(p, "title", default=None, help="figure title (default: the log name)")
+    flag(p, "dpi", type=int, default=120, help="resolution of raster output (default 120)")
+
+
+@command("plot", "plot loss, test accuracy and learning rate of training logs")
+def cmd_plot(args, log):
+    from . import plot
+    from .logparse import LogParseError
+    logs = list(args.logs)
+    output = args.output
+    if not output and len(logs) > 1 and plot.is_image_path(logs[-1]):
+        output = logs.pop()
+    if not output:
+        log.error("plot: no output image: give -o out.png, or out.png as the last argument "
+                  "(extensions: %s)", " ".join(plot.IMAGE_EXTENSIONS))
+        return 1
+    if not plot.is_image_path(output):
+        log.error("plot: %s is not an image file name (extensions: %s)", output,
+                  " ".join(plot.IMAGE_EXTENSIONS))
+        return 1
+    try:
+        plot.plot_logs(logs, output, title=args.title, dpi=args.dpi)
+    except ImportError as exc:
+        log.error("plot needs matplotlib (pip install matplotlib): %s", exc)
+        return 1
+    except LogParseError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("Plotted %s to %s", ", ".join(logs), output)
+    return 0
+
+
 # Commands with their own arguments instead of the common net flags.
-_OWN_FLAGS = {"draw": _draw_flags}
+_OWN_FLAGS = {"draw": _draw_flags, "parse_log": _parse_log_flags, "plot": _plot_flags}
 
 
 def build_parser():
@@ -176,6 +266,13 @@ def build_parser():
         _common_net_flags(p)
         flag(p, "solver", default="", help="the solver definition protocol buffer text file")
         flag(p, "snapshot", default="", help="resume training from a .solverstate")
+        flag(p, "sigint_effect", default="stop",
+             help="action on SIGINT: snapshot, stop or none (default stop)")
+        flag(p, "sighup_effect", default="snapshot",
+             help="action on SIGHUP: snapshot, stop or none (default snapshot)")
+        flag(p, "set", action="append", default=[], metavar="FIELD=VALUE",
+             help="override a solver or layer field without editing the file "
+                  "(repeatable), e.g. 'layer[data].data_param.source=/data/lmdb'")
     return parser
 
 

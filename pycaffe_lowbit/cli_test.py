@@ -41,14 +41,14 @@ def score(net, iterations, log):
 
 def cmd_test(args, log):
     import pycaffe_lowbit as caffe
-    from .cli import _use_device
+    from .cli import _use_device, load_model
     if not args.model:
         raise SystemExit("lowbit-caffe test: need a model definition to score (-model)")
     if not args.weights:
         raise SystemExit("lowbit-caffe test: need model weights to score (-weights)")
     _use_device(args.gpu, log)
     stages = [s for s in args.stage.split(",") if s]
-    net = caffe.Net(args.model, caffe.TEST, level=args.level, stages=stages,
+    net = caffe.Net(load_model(args), caffe.TEST, level=args.level, stages=stages,
                     weights=args.weights)
     score(net, args.iterations, log)
     return 0

@@ -39,3 +39,16 @@ def _reset_backend():
     yield
     backend.set_mode_cpu()
     backend.set_default_dtype(np.float32)
+    _reset_logger()
+
+
+def _reset_logger():
+    """Undo what an in-process CLI run does to the library logger (a glog
+    handler, no propagation), so caplog works in every later test."""
+    import logging
+    logger = logging.getLogger("pycaffe_lowbit")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_lowbit", False):
+            logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)

@@ -96,3 +96,27 @@ def check_gradient(layer, bottom, top, check_bottom=None, check_params=True,
             assert abs(got - numeric) <= threshold * scale, (
                 "%s: %s[%d] analytic %.8g vs numeric %.8g"
                 % (layer.type, name, j, got, numeric))
+
+
+class captured_log:
+    """Collect the ``pycaffe_lowbit`` logger's INFO+ messages (independent of
+    propagation and of handlers the CLI may have installed)."""
+
+    def __enter__(self):
+        import logging
+        self.logger = logging.getLogger("pycaffe_lowbit")
+        self.lines = []
+        self.handler = logging.Handler()
+        self.handler.emit = lambda record: self.lines.append(record.getMessage())
+        self.level = self.logger.level
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.level)
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)

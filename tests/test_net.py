@@ -374,11 +374,11 @@ def test_loss_weight_survives_a_reshape_of_a_weighted_top():
     assert out["y"].shape == (5, 2)
 
 
-def test_debug_info_logs_caffe_lines(caplog):
-    import logging
+def test_debug_info_logs_caffe_lines():
+    from helpers import captured_log
     net = make_net("debug_info: true\n" + MLP)
     feed(net)
-    with caplog.at_level(logging.INFO, logger="pycaffe_lowbit"):
+    with captured_log() as caplog:
         net.forward()
         net.backward()
     text = caplog.text
@@ -388,8 +388,8 @@ def test_debug_info_logs_caffe_lines(caplog):
     assert "[Backward] Layer ip1, param blob 1 diff:" in text
 
 
-def test_recurrent_debug_info_logs_each_time_step(caplog):
-    import logging
+def test_recurrent_debug_info_logs_each_time_step():
+    from helpers import captured_log
     text = """
     layer { name: "d" type: "Input" top: "x" top: "cont"
             input_param { shape { dim: 3 dim: 2 dim: 4 } shape { dim: 3 dim: 2 } } }
@@ -399,7 +399,7 @@ def test_recurrent_debug_info_logs_each_time_step(caplog):
     layer { name: "loss" type: "EuclideanLoss" bottom: "h" bottom: "h" top: "loss" }
     """
     net = make_net("force_backward: true\n" + text)
-    with caplog.at_level(logging.INFO, logger="pycaffe_lowbit"):
+    with captured_log() as caplog:
         net.forward()
         net.backward()
     for t in range(3):
