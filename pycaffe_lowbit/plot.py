@@ -140,7 +140,8 @@ def plot_logs(paths, output, title=None, dpi=120):
         if lxs:
             have_lr = True
             lrs_all.extend(lys)
-            ax_lr.plot(lxs, lys, color=c, lw=1.5, label=name)
+            ax_lr.plot(lxs, lys, color=c, lw=1.5, label=name,
+                       drawstyle="steps-post")  # lr holds until the next logged change
 
     ax_loss.set_title("Loss")
     ax_acc.set_title("Test accuracy")
