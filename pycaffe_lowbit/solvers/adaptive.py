@@ -59,22 +59,30 @@ class RMSPropSolver(Solver):
         blob.diff[...] = local_rate * (g / (xp.sqrt(hist.data) + t(self.param.delta)))
 
 
-class AdaDeltaSolver(Solver):
-    type = "AdaDelta"
+class _TwoHistorySolver(Solver):
+    """A rule with two history blobs per param: Caffe keeps the second N after
+    the first N in ``history_``, and so in the .solverstate."""
 
     def pre_solve(self):
         super().pre_solve()
         self.history += [self._zeros_like(p) for p in self.net.learnable_params]
 
+    def histories(self, param_id):
+        """(first, second) history blobs of learnable param ``param_id``."""
+        n = len(self.net.learnable_params)
+        return self.history[param_id], self.history[n + param_id]
+
+
+class AdaDeltaSolver(_TwoHistorySolver):
+    type = "AdaDelta"
+
     def compute_update_value(self, param_id, rate):
         blob = self.net.learnable_params[param_id]
         xp, t = blob.xp, blob.dtype.type
-        n = len(self.net.learnable_params)
         g = blob.diff
         momentum = t(self.param.momentum)
         delta = t(self.param.delta)
-        grad_hist = self.history[param_id]
-        update_hist = self.history[n + param_id]
+        grad_hist, update_hist = self.histories(param_id)
         grad_hist.data[...] = (t(1) - momentum) * (g * g) + momentum * grad_hist.data
         step = g * xp.sqrt((update_hist.data + delta) / (grad_hist.data + delta))
         update_hist.data[...] = (t(1) - momentum) * (step * step) + momentum * update_hist.data
@@ -82,22 +90,16 @@ class AdaDeltaSolver(Solver):
         blob.diff[...] = local_rate * step
 
 
-class AdamSolver(Solver):
+class AdamSolver(_TwoHistorySolver):
     type = "Adam"
-
-    def pre_solve(self):
-        super().pre_solve()
-        self.history += [self._zeros_like(p) for p in self.net.learnable_params]
 
     def compute_update_value(self, param_id, rate):
         blob = self.net.learnable_params[param_id]
         xp, t = blob.xp, blob.dtype.type
-        n = len(self.net.learnable_params)
         g = blob.diff
         beta1 = t(self.param.momentum)
         beta2 = t(self.param.momentum2)
-        m = self.history[param_id]
-        v = self.history[n + param_id]
+        m, v = self.histories(param_id)
         step_t = self.iter + 1
         correction = math.sqrt(1.0 - math.pow(float(beta2), step_t)) / \
             (1.0 - math.pow(float(beta1), step_t))
