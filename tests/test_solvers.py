@@ -633,3 +633,19 @@ def test_golden_run(run, loglines):
             w = backend.to_numpy(params[layer][int(i)].data).astype(np.float64)
             stats = golden[key]
             assert np.sum(w * w) == pytest.approx(stats[2], rel=2 * tol), (run, key)
+
+
+def test_resume_from_caffes_solverstate_continues_as_caffe():
+    """A fresh solver restores official Caffe's lenet_resume_iter_20.solverstate
+    and runs iterations 20..39 with Caffe's losses (resume.npz loss_resumed)."""
+    golden = np.load(os.path.join(solver_data.SOLVERS, "resume.npz"))
+    solver = get_solver(solver_data.golden_solver_param("resume"))
+    solver.restore(os.path.join(solver_data.SOLVERS, "lenet_resume_iter_20.solverstate"))
+    assert solver.iter == int(golden["restored_iter"]) == 20
+    losses = []
+    for _ in range(20):
+        solver.step(1)
+        losses.append(solver.smoothed_loss)
+    ref = golden["loss_resumed"].astype(np.float64)
+    np.testing.assert_allclose(losses[:3], ref[:3], rtol=5e-3)
+    np.testing.assert_allclose(losses, ref, rtol=0.25)
