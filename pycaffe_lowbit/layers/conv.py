@@ -179,6 +179,32 @@ class _ConvolutionBase(Layer):
     def _nd(self, array, channels, size):
         return array.reshape((self.num, channels) + tuple(size))
 
+    def backward(self, top, propagate_down, bottom):
+        """The frame both directions share: the bias gradient, then for each
+        bottom that needs work the chunked GEMMs of ``_backward_chunks``, which
+        write dx and yield the pieces of the weight gradient."""
+        xp = backend.get_array_module(top[0].diff)
+        want_w = self.param_propagate_down[0]
+        want_b = self.bias_term and self.param_propagate_down[1]
+        dw = None
+        for i, (b, t) in enumerate(zip(bottom, top)):
+            dy = self._nd(t.diff, self.num_output, self.out_size)
+            if want_b:
+                self.blobs[1].diff += dy.reshape(self.num, self.num_output, -1).sum(axis=(0, 2))
+            if not (want_w or propagate_down[i]):
+                continue
+            x = self._nd(b.data, self.channels, self.in_size)
+            dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
+            for g in self._backward_chunks(xp, x, dy, dx, want_w):
+                if dw is None:
+                    dw = g
+                else:
+                    dw += g
+            if dx is not None:
+                b.diff = dx.reshape(b.shape)
+        if dw is not None:
+            self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
+
     def _forward_chunks(self, bottom, top, chunk):
         """For each bottom i -> top i: ``chunk(xp, x, n0, n1, out)`` writes the
         output of batch items n0..n1 into ``out``; then the bias is added."""
@@ -204,39 +230,21 @@ class Convolution(_ConvolutionBase):
             self._from_gemm(xp.matmul(w, self._im2col_gemm(x, n0, n1)), out)
         self._forward_chunks(bottom, top, chunk)
 
-    def backward(self, top, propagate_down, bottom):
-        xp = backend.get_array_module(top[0].diff)
+    def _backward_chunks(self, xp, x, dy, dx, want_w):
+        """dW pieces: dy @ im2col(x)^T; dx: col2im(W^T @ dy), or with stride 1 the
+        correlation of dy with the flipped kernel when that is cheaper."""
         w = self._weight_matrix(self.blobs[0].data)
-        want_w = self.param_propagate_down[0]
-        want_b = self.bias_term and self.param_propagate_down[1]
-        dw = None
-        for i, (b, t) in enumerate(zip(bottom, top)):
-            dy = self._nd(t.diff, self.num_output, self.out_size)
-            if want_b:
-                self.blobs[1].diff += dy.reshape(self.num, self.num_output, -1).sum(axis=(0, 2))
-            if not (want_w or propagate_down[i]):
-                continue
-            x = self._nd(b.data, self.channels, self.in_size)
-            dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
-            flipped = dx is not None and self._flipped_backward()
-            w_flip = self._flipped_weight_matrix() if flipped else None
-            for n0, n1 in self._chunk_list(xp, both=flipped):
-                dyc = self._to_gemm(dy, n0, n1)
-                if want_w:
-                    g = xp.matmul(dyc, self._im2col_gemm(x, n0, n1).swapaxes(1, 2))
-                    if dw is None:
-                        dw = g
-                    else:
-                        dw += g
-                if flipped:
-                    self._from_gemm(xp.matmul(w_flip, self._im2col_flipped(dy, n0, n1)),
-                                    dx[n0:n1])
-                elif dx is not None:
-                    self._col2im_gemm(xp.matmul(w.swapaxes(1, 2), dyc), dx[n0:n1])
-            if dx is not None:
-                b.diff = dx.reshape(b.shape)
-        if dw is not None:
-            self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
+        flipped = dx is not None and self._flipped_backward()
+        w_flip = self._flipped_weight_matrix() if flipped else None
+        for n0, n1 in self._chunk_list(xp, both=flipped):
+            dyc = self._to_gemm(dy, n0, n1)
+            if want_w:
+                yield xp.matmul(dyc, self._im2col_gemm(x, n0, n1).swapaxes(1, 2))
+            if flipped:
+                self._from_gemm(xp.matmul(w_flip, self._im2col_flipped(dy, n0, n1)),
+                                dx[n0:n1])
+            elif dx is not None:
+                self._col2im_gemm(xp.matmul(w.swapaxes(1, 2), dyc), dx[n0:n1])
 
     def _flipped_backward(self):
         """With stride 1, dx is also the correlation of dy with the flipped kernel;
@@ -274,34 +282,15 @@ class Deconvolution(_ConvolutionBase):
             self._col2im_gemm(xp.matmul(wt, self._to_gemm(x, n0, n1)), out)
         self._forward_chunks(bottom, top, chunk)
 
-    def backward(self, top, propagate_down, bottom):
-        xp = backend.get_array_module(top[0].diff)
+    def _backward_chunks(self, xp, x, dy, dx, want_w):
+        """dW pieces: x @ im2col(dy)^T; dx: W @ im2col(dy)."""
         w = self._weight_matrix(self.blobs[0].data)
-        want_w = self.param_propagate_down[0]
-        want_b = self.bias_term and self.param_propagate_down[1]
-        dw = None
-        for i, (b, t) in enumerate(zip(bottom, top)):
-            dy = self._nd(t.diff, self.num_output, self.out_size)
-            if want_b:
-                self.blobs[1].diff += dy.reshape(self.num, self.num_output, -1).sum(axis=(0, 2))
-            if not (want_w or propagate_down[i]):
-                continue
-            x = self._nd(b.data, self.channels, self.in_size)
-            dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
-            for n0, n1 in self._chunk_list(xp):
-                col = self._im2col_gemm(dy, n0, n1)
-                if want_w:
-                    g = xp.matmul(self._to_gemm(x, n0, n1), col.swapaxes(1, 2))
-                    if dw is None:
-                        dw = g
-                    else:
-                        dw += g
-                if dx is not None:
-                    self._from_gemm(xp.matmul(w, col), dx[n0:n1])
+        for n0, n1 in self._chunk_list(xp):
+            col = self._im2col_gemm(dy, n0, n1)
+            if want_w:
+                yield xp.matmul(self._to_gemm(x, n0, n1), col.swapaxes(1, 2))
             if dx is not None:
-                b.diff = dx.reshape(b.shape)
-        if dw is not None:
-            self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
+                self._from_gemm(xp.matmul(w, col), dx[n0:n1])
 
 
 @register("Im2col")
