@@ -54,11 +54,21 @@ class Split(Layer):
         bottom[0].diff = total
 
 
-@register("Flatten")
-class Flatten(Layer):
+class _View(Layer):
+    """A top that is the bottom's memory in another shape (``reshape`` sets the
+    shape): data and diff are views, re-taken at every pass, never copies."""
     exact_num_bottom = 1
     exact_num_top = 1
 
+    def forward(self, bottom, top):
+        top[0].data = bottom[0].data.reshape(top[0].shape)
+
+    def backward(self, top, propagate_down, bottom):
+        bottom[0].diff = top[0].diff.reshape(bottom[0].shape)
+
+
+@register("Flatten")
+class Flatten(_View):
     def reshape(self, bottom, top):
         _no_in_place(self, bottom, top)
         fp = self.param.flatten_param
@@ -70,18 +80,9 @@ class Flatten(Layer):
         top[0].reshape(shape[:start] + (bottom[0].count_range(start, end + 1),)
                        + shape[end + 1:])
 
-    def forward(self, bottom, top):
-        top[0].data = bottom[0].data.reshape(top[0].shape)
-
-    def backward(self, top, propagate_down, bottom):
-        bottom[0].diff = top[0].diff.reshape(bottom[0].shape)
-
 
 @register("Reshape")
-class Reshape(Layer):
-    exact_num_bottom = 1
-    exact_num_top = 1
-
+class Reshape(_View):
     def layer_setup(self, bottom, top):
         _no_in_place(self, bottom, top)
         dims = [int(d) for d in self.param.reshape_param.shape.dim]
@@ -133,12 +134,6 @@ class Reshape(Layer):
             raise self.error("output count must match input count: shape %s has %d "
                              "values, bottom %s has %d" % (shape, count, b.shape, b.count))
         top[0].reshape(shape)
-
-    def forward(self, bottom, top):
-        top[0].data = bottom[0].data.reshape(top[0].shape)
-
-    def backward(self, top, propagate_down, bottom):
-        bottom[0].diff = top[0].diff.reshape(bottom[0].shape)
 
 
 @register("Silence")
