@@ -120,3 +120,18 @@ class captured_log:
     @property
     def text(self):
         return "\n".join(self.lines)
+
+
+def run_in_place(text, x, dy, xp=np):
+    """Set up the layer of ``text`` in place (its top is its bottom blob), run
+    forward, then backward from top diff ``dy``. Returns (layer, blob): the blob's
+    data is y and its diff is dx."""
+    layer = create_layer(layer_param(text), dtype=np.float64)
+    blob, = make_blobs([x], xp)
+    layer.setup([blob], [blob])
+    layer.reshape([blob], [blob])
+    layer.forward([blob], [blob])
+    y = backend.to_numpy(blob.data).copy()
+    blob.diff[...] = xp.asarray(dy)
+    layer.backward([blob], [True], [blob])
+    return layer, y, blob

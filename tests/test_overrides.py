@@ -1,5 +1,4 @@
 """overrides: `--set FIELD=VALUE` on solver and net parameters."""
-import os
 
 import pytest
 from google.protobuf import text_format

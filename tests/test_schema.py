@@ -14,7 +14,7 @@ SHARED_PROTO = os.path.join(ROOT, "..", "shared", "proto")
 
 
 def _compiled_descriptor(tmp_path):
-    grpc_tools = pytest.importorskip("grpc_tools", reason="needs grpcio-tools (pip install -e .[dev])")
+    pytest.importorskip("grpc_tools", reason="needs grpcio-tools (pip install -e .[dev])")
     out = tmp_path / "caffe.desc"
     proto_dir = os.path.join(ROOT, "proto")
     subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir,

@@ -18,8 +18,6 @@ ArgMax     the ``top_k`` largest values of each group, largest first; among
                values -- padded with 1s to the bottom's number of axes.
            Indices are stored as floats. Forward only: no gradient.
 """
-import numpy as np
-
 from .. import backend
 from ..proto import caffe_pb2
 from .base import Layer

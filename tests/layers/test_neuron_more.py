@@ -4,7 +4,8 @@ Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, layer_param, make_blobs, run_forward
+from helpers import (build_layer, check_gradient, layer_param, make_blobs, run_forward,
+                     run_in_place)
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
 
@@ -248,14 +249,8 @@ def test_in_place_matches_out_of_place(text, xp):
     dx = _backward(layer, bottom, top, dy, xp)
     pdiff = [backend.to_numpy(p.diff).copy() for p in layer.blobs]
 
-    layer = create_layer(layer_param(text), dtype=np.float64)
-    blob, = make_blobs([x], xp)
-    layer.setup([blob], [blob])
-    layer.reshape([blob], [blob])
-    layer.forward([blob], [blob])
-    np.testing.assert_allclose(backend.to_numpy(blob.data), y, rtol=1e-14)
-    blob.diff[...] = xp.asarray(dy)
-    layer.backward([blob], [True], [blob])
+    layer, y_in_place, blob = run_in_place(text, x, dy, xp)
+    np.testing.assert_allclose(y_in_place, y, rtol=1e-14)
     np.testing.assert_allclose(backend.to_numpy(blob.diff), dx, rtol=1e-12, atol=1e-15)
     for p, want in zip(layer.blobs, pdiff):
         np.testing.assert_allclose(backend.to_numpy(p.diff), want, rtol=1e-12)

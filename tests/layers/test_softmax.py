@@ -3,9 +3,9 @@ Caffe's own numbers: tests/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, layer_param, make_blobs, run_forward
+from helpers import build_layer, check_gradient, run_forward, run_in_place
 from pycaffe_lowbit import backend
-from pycaffe_lowbit.layers import LayerSetupError, create_layer
+from pycaffe_lowbit.layers import LayerSetupError
 
 
 def _closed_form(x, axis):
@@ -55,13 +55,8 @@ def test_in_place(xp):
     layer.backward(top, [True], bottom)
     dx = backend.to_numpy(bottom[0].diff)
 
-    layer = create_layer(layer_param('type: "Softmax"'), dtype=np.float64)
-    blob, = make_blobs([x], xp)
-    layer.setup([blob], [blob])
-    layer.forward([blob], [blob])
-    np.testing.assert_allclose(backend.to_numpy(blob.data), y, rtol=1e-14)
-    blob.diff[...] = xp.asarray(dy)
-    layer.backward([blob], [True], [blob])
+    _, y_in_place, blob = run_in_place('type: "Softmax"', x, dy, xp)
+    np.testing.assert_allclose(y_in_place, y, rtol=1e-14)
     np.testing.assert_allclose(backend.to_numpy(blob.diff), dx, rtol=1e-12, atol=1e-15)
 
 
