@@ -96,9 +96,6 @@ class Blob:
             self._diff = None
         self._shape = shape
 
-    def reshape_like(self, other):
-        self.reshape(other.shape)
-
     # -- arrays --------------------------------------------------------------
     @property
     def data(self):
@@ -132,6 +129,18 @@ class Blob:
             value = value.astype(self._dtype)
         return value
 
+    def astype(self, dtype):
+        """Convert both arrays to ``dtype`` in this blob."""
+        self._dtype = np.dtype(dtype)
+        self._data = self._data.astype(self._dtype)
+        if self._diff is not None:
+            self._diff = self._diff.astype(self._dtype)
+
+    def set_values(self, values):
+        """Copy host (NumPy) ``values`` of this blob's shape into ``data``, cast to
+        the blob's dtype and moved to its device."""
+        self._data[...] = backend.to_device(values.astype(self._dtype, copy=False), self._xp)
+
     def share_data(self, other):
         """Use ``other``'s data array (viewed in this blob's shape)."""
         if other.count != self.count:
@@ -153,13 +162,6 @@ class Blob:
         if self._diff is not None:
             self._diff = backend.to_device(self._diff, xp)
         self._xp = xp
-
-    def astype(self, dtype):
-        """Convert both arrays to ``dtype`` in this blob."""
-        self._dtype = np.dtype(dtype)
-        self._data = self._data.astype(self._dtype)
-        if self._diff is not None:
-            self._diff = self._diff.astype(self._dtype)
 
     def __repr__(self):
         return "Blob(shape=%s, dtype=%s)" % (self._shape, self._dtype.name)

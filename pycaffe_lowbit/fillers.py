@@ -93,5 +93,5 @@ def filler_values(param, shape, rng=None):
 def fill(blob, param):
     """Fill ``blob.data`` in place as FillerParameter ``param`` says."""
     values = filler_values(param, blob.shape)
-    blob.data[...] = backend.to_device(values.astype(blob.dtype), blob.xp)
+    blob.set_values(values)
     return blob

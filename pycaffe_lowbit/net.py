@@ -462,18 +462,11 @@ class Net:
     def layer_by_name(self, name):
         return self.layers[self._layer_names.index(name)]
 
-    def param_owner(self, net_param_id):
-        return self._param_owner[net_param_id]
-
     def bottom_need_backward(self, layer_id):
         return list(self._bottom_need_backward[layer_id])
 
     def layer_need_backward(self, layer_id):
         return self._layer_need_backward[layer_id]
-
-    @property
-    def blob_loss_weight(self):
-        return list(self._blob_loss_weight)
 
 
 def _parse_net_args(args, phase, weights):

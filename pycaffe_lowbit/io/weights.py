@@ -44,13 +44,9 @@ def copy_trained_layers(net, path):
                     "Source param shape is %s; target param shape is %s. To learn this "
                     "layer's parameters from scratch rather than copying from a saved "
                     "net, rename the layer." % (path, j, src.name,
-                                                _legacy_str(proto), blob.shape))
+                                                proto_shape(proto), blob.shape))
             values = array_from_proto(proto, shape=blob.shape)
-            blob.data[...] = backend.to_device(values.astype(blob.dtype), blob.xp)
-
-
-def _legacy_str(proto):
-    return str(proto_shape(proto))
+            blob.set_values(values)
 
 
 def save_hdf5(net, path):
@@ -91,4 +87,4 @@ def load_hdf5(net, path):
                     "%s: cannot copy param %d weights from layer '%s'; shape mismatch. "
                     "Source param shape is %s; target param shape is %s"
                     % (path, k, name, tuple(values.shape), blob.shape))
-            blob.data[...] = backend.to_device(values.astype(blob.dtype), blob.xp)
+            blob.set_values(values)

@@ -85,11 +85,6 @@ class Layer:
         return True
 
     # -- helpers -------------------------------------------------------------
-    @property
-    def xp(self):
-        """The array module of this layer's blobs (numpy unless moved to GPU)."""
-        return backend.array_module()
-
     def error(self, message):
         return LayerSetupError("layer '%s' (type %s): %s" % (self.name, self.type, message))
 

@@ -199,7 +199,7 @@ def restore(solver, path):
     if not _is_hdf5(path):
         log.info("SGDSolver: restoring history")
     for blob, values in zip(solver.history, arrays):
-        blob.data[...] = backend.to_device(values.astype(blob.dtype), blob.xp)
+        blob.set_values(values)
 
 
 def resolve_learned_net(learned_net, state_path):
