@@ -1,0 +1,141 @@
+"""The key-value databases Caffe reads and writes: LMDB and LevelDB.
+
+``open_db(path, backend, mode)`` gives a database with ``len(db)``,
+``db.items()`` (every (key, value) in key order, as Caffe's cursor walks it),
+and for mode "w" (a new database, as Caffe's NEW) or "a" (append),
+``db.put(key, value)`` and ``db.commit()``. LevelDB needs the optional plyvel
+package (``pip install pycaffe_lowbit[leveldb]``).
+"""
+import os
+
+import lmdb
+
+from .datum import DataError
+
+BACKENDS = ("lmdb", "leveldb")
+
+
+def backend_name(backend):
+    """'lmdb' / 'leveldb' from a string or DataParameter.DB enum value (0, 1)."""
+    if isinstance(backend, int):
+        return ("leveldb", "lmdb")[backend]
+    name = str(backend).lower()
+    if name not in BACKENDS:
+        raise DataError("unknown database backend %r (expected lmdb or leveldb)" % backend)
+    return name
+
+
+def open_db(path, backend="lmdb", mode="r"):
+    """Open the database at ``path``; ``mode`` is "r", "w" (create; the path
+    must not exist) or "a" (open or create for writing)."""
+    if mode not in ("r", "w", "a"):
+        raise ValueError("mode must be 'r', 'w' or 'a', got %r" % mode)
+    name = backend_name(backend)
+    if mode == "r" and not os.path.exists(path):
+        raise DataError("%s database not found: %s" % ({"lmdb": "LMDB", "leveldb": "LevelDB"}[name], path))
+    if mode == "w" and os.path.exists(path):
+        raise DataError("%s already exists; remove it or choose another output path" % path)
+    return (LMDB if name == "lmdb" else LevelDB)(path, mode)
+
+
+class LMDB:
+    """An LMDB environment (a folder holding data.mdb)."""
+    _MAP_SIZE = 1 << 30
+
+    def __init__(self, path, mode):
+        self.path = path
+        self.mode = mode
+        try:
+            if mode == "r":
+                if not os.path.isfile(os.path.join(path, "data.mdb")):
+                    raise DataError("%s is not an LMDB database (no data.mdb in it)" % path)
+                # No lock file: reading never writes into the data folder, so
+                # read-only folders and shipped LMDBs (data.mdb only) open.
+                self.env = lmdb.open(path, readonly=True, lock=False, readahead=False)
+            else:
+                os.makedirs(path, exist_ok=True)
+                self.env = lmdb.open(path, map_size=self._MAP_SIZE)
+        except lmdb.Error as exc:
+            raise DataError("cannot open LMDB %s: %s" % (path, exc)) from None
+        self._pending = []
+
+    def __len__(self):
+        return self.env.stat()["entries"]
+
+    def items(self):
+        with self.env.begin(buffers=False) as txn:
+            for key, value in txn.cursor():
+                yield key, value
+
+    def put(self, key, value):
+        self._pending.append((_bytes(key), bytes(value)))
+
+    def commit(self):
+        """Write pending puts in one transaction, doubling the memory map
+        whenever it is full (as Caffe's LMDB writer does)."""
+        while self._pending:
+            try:
+                with self.env.begin(write=True) as txn:
+                    for key, value in self._pending:
+                        txn.put(key, value)
+                self._pending = []
+            except lmdb.MapFullError:
+                self.env.set_mapsize(self.env.info()["map_size"] * 2)
+
+    def close(self):
+        self.commit()
+        self.env.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LevelDB:
+    """A LevelDB database (needs plyvel)."""
+
+    def __init__(self, path, mode):
+        try:
+            import plyvel
+        except ImportError:
+            raise DataError("LevelDB support needs the plyvel package: "
+                            "pip install 'pycaffe_lowbit[leveldb]' (or pip install plyvel); "
+                            "or convert the data to LMDB") from None
+        self.path = path
+        try:
+            self.db = plyvel.DB(path, create_if_missing=(mode != "r"))
+        except Exception as exc:  # plyvel raises its own Error types
+            raise DataError("cannot open LevelDB %s: %s" % (path, exc)) from None
+        self._batch = None
+
+    def __len__(self):
+        return sum(1 for _ in self.db.iterator(include_value=False))
+
+    def items(self):
+        yield from self.db.iterator()
+
+    def put(self, key, value):
+        if self._batch is None:
+            self._batch = self.db.write_batch()
+        self._batch.put(_bytes(key), value)
+
+    def commit(self):
+        if self._batch is not None:
+            self._batch.write()
+            self._batch = None
+
+    def close(self):
+        self.commit()
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _bytes(key):
+    return key.encode() if isinstance(key, str) else bytes(key)
