@@ -83,7 +83,8 @@ def cmd_time(args, log):
     log.info("*** Benchmark begins ***")
     log.info("Testing for %d iterations.", args.iterations)
     total_start = time.perf_counter()
-    for it in range(1, args.iterations + 1):
+    from .progress import iterate
+    for it in iterate(range(1, args.iterations + 1), args.progress, args.iterations, "time"):
         it_start = time.perf_counter()
         for i in range(n_layers):
             t0 = time.perf_counter()
@@ -270,6 +271,9 @@ def build_parser():
              help="action on SIGINT: snapshot, stop or none (default stop)")
         flag(p, "sighup_effect", default="snapshot",
              help="action on SIGHUP: snapshot, stop or none (default snapshot)")
+        flag(p, "progress", default="auto", choices=["auto", "on", "off"],
+             help="progress bar with ETA on stdout: auto (when stdout and stderr are "
+                  "terminals, so logs sent to a file stay pure glog lines), on, off")
         flag(p, "set", action="append", default=[], metavar="FIELD=VALUE",
              help="override a solver or layer field without editing the file "
                   "(repeatable), e.g. 'layer[data].data_param.source=/data/lmdb'")

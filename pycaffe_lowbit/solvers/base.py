@@ -105,11 +105,8 @@ class Solver:
         if p.random_seed >= 0:
             backend.set_random_seed(p.random_seed)
         self.net = self._init_train_net()
+        self._load_weights(self.net)
         self.test_nets = self._init_test_nets()
-        for weights in p.weights:
-            for path in weights.split(","):
-                for net in [self.net] + self.test_nets:
-                    net.copy_from(path)
         self.iter = 0
         self.current_step = 0
         self.pre_solve()
@@ -130,6 +127,15 @@ class Solver:
             raise SolverError("Cannot write to snapshot prefix '%s'.  Make sure that the "
                               "directory exists and is writable." % p.snapshot_prefix) \
                 from None
+
+    def _load_weights(self, net):
+        """Caffe's LoadNetWeights: every ``weights`` file (comma-separated
+        entries too, blanks around names trimmed) copied into ``net`` by layer
+        name, in order."""
+        for weights in self.param.weights:
+            for path in weights.split(","):
+                log.info("Finetuning from %s", path.strip())
+                net.copy_from(path.strip())
 
     def _net_class(self):
         from ..pycaffe import Net
@@ -213,6 +219,7 @@ class Solver:
             log.info("Creating test net (#%d) specified by %s", i, what)
             net = self._build_net(net_param, caffe_pb2.TEST,
                                   p.test_state[i] if len(p.test_state) else None)
+            self._load_weights(net)
             net.share_with(self.net)
             nets.append(net)
         return nets
