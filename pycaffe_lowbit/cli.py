@@ -98,17 +98,16 @@ def cmd_time(args, log):
             bwd[i] += time.perf_counter() - t0
         log.info("Iteration: %d forward-backward time: %d ms.", it,
                  int((time.perf_counter() - it_start) * 1000))
-    total = time.perf_counter() - total_start
+    total_ms = int((time.perf_counter() - total_start) * 1000)   # whole ms, as Caffe's timer
     log.info("Average time per layer: ")
-    width = max(len(n) for n in net._layer_names)
     iters = max(args.iterations, 1)
     for i, name in enumerate(net._layer_names):
-        log.info("%*s\tforward: %g ms.", width, name, fwd[i] * 1000 / iters)
-        log.info("%*s\tbackward: %g ms.", width, name, bwd[i] * 1000 / iters)
+        log.info("%10s\tforward: %g ms.", name, fwd[i] * 1000 / iters)
+        log.info("%10s\tbackward: %g ms.", name, bwd[i] * 1000 / iters)
     log.info("Average Forward pass: %g ms.", sum(fwd) * 1000 / iters)
     log.info("Average Backward pass: %g ms.", sum(bwd) * 1000 / iters)
-    log.info("Average Forward-Backward: %g ms.", total * 1000 / iters)
-    log.info("Total Time: %g ms.", total * 1000)
+    log.info("Average Forward-Backward: %g ms.", total_ms / iters)
+    log.info("Total Time: %d ms.", total_ms)
     log.info("*** Benchmark ends ***")
     return 0
 

@@ -3,13 +3,20 @@
     lowbit-caffe train --solver S [--weights W[,W2] | --snapshot S.solverstate]
                        [--gpu 0|0,1|all] [--level N] [--stage a,b]
                        [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
-                       [--set FIELD=VALUE ...]
+                       [--set FIELD=VALUE ...] [--progress auto|on|off]
 
 As Caffe: ``--weights`` replaces the solver file's ``weights`` and is copied
 into the train and test nets ("Finetuning from ..."); ``--snapshot`` resumes
 from a solver state; both together is an error. ``--level``/``--stage`` set the
 solver's ``train_state``. On SIGINT (default: stop) or SIGHUP (default:
-snapshot) the solver snapshots and/or stops after the current iteration.
+snapshot) the solver snapshots and/or stops after the current iteration; a
+stop still takes the snapshot after training (``snapshot_after_train``).
+
+Before any net is built, the files the solver and the flags name are checked:
+each missing one is an error line naming the solver file and the field (or
+the flag), and the command exits with 1. The ``snapshot_prefix`` folder is
+checked whenever a snapshot will be written (Caffe checks it up front only
+with ``snapshot`` > 0). ``--progress``: see ``progress.py``.
 """
 import os
 import signal
@@ -93,9 +100,9 @@ def input_problems(param, solver_file, skip=()):
               for path in entry.split(",")]
     problems = ['%s: field "%s": %s' % (solver_file, field, _missing(path))
                 for field, path in named if path and field not in skip and _missing(path)]
-    if "snapshot_prefix" not in skip and _snapshot_folder_problem(param):
-        problems.append('%s: field "snapshot_prefix": %s'
-                        % (solver_file, _snapshot_folder_problem(param)))
+    folder = "" if "snapshot_prefix" in skip else _snapshot_folder_problem(param)
+    if folder:
+        problems.append('%s: field "snapshot_prefix": %s' % (solver_file, folder))
     return problems
 
 
@@ -117,7 +124,7 @@ def load_train_param(args):
     from .io.text import read_solver_param
     param = read_solver_param(args.solver)
     param.train_state.level = args.level
-    param.train_state.stage.extend(s for s in args.stage.split(",") if s)
+    param.train_state.stage.extend(args.stage.split(","))   # "" gives stage "", as Caffe
     overrides = getattr(args, "set", None) or []
     skip = _overridden_fields(overrides)
     if args.weights:
@@ -145,8 +152,6 @@ def cmd_train(args, log):
     if args.snapshot and args.weights:
         raise SystemExit("lowbit-caffe train: give a snapshot to resume training or "
                          "weights to finetune but not both")
-    mode = getattr(args, "progress", "off")
-    progress.wanted(mode)
     param, problems = load_train_param(args)
     for line in problems:
         log.error("%s", line)
@@ -161,7 +166,7 @@ def cmd_train(args, log):
             log.info("Resuming from %s", args.snapshot)
             solver.restore(args.snapshot)
         log.info("Starting Optimization")
-        with progress.training(solver, mode):
+        with progress.training(solver, getattr(args, "progress", "off")):
             solver.solve()
     finally:
         actions.restore()
