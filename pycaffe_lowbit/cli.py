@@ -292,6 +292,9 @@ def main(argv=None):
     except (ValueError, OSError, KeyError) as exc:
         log.error("%s", exc)
         return 1
+    except KeyboardInterrupt:       # SIGINT where no handler (train's) takes it
+        log.error("Interrupted.")
+        return 130
 
 
 if __name__ == "__main__":

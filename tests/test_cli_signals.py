@@ -179,3 +179,25 @@ def test_sigint_snapshot_effect_carries_on(workdir):
     code, lines = run.finish()
     assert code == 0 and first > seen
     assert states(lines) == [first]
+
+
+def test_sigint_outside_training_ends_quietly(workdir):
+    """``time`` has no signal actions (nor has Caffe's): SIGINT ends it with
+    one error line and the shell's 130, not a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "pycaffe_lowbit.cli", "time", "-model",
+                             "net.prototxt", "-iterations", "100000000"], cwd=str(workdir),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if "Iteration: 2 forward-backward time" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        _, rest = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in rest and rest.rstrip().endswith("] Interrupted.")
