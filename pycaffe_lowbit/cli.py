@@ -83,7 +83,8 @@ def cmd_time(args, log):
     log.info("*** Benchmark begins ***")
     log.info("Testing for %d iterations.", args.iterations)
     total_start = time.perf_counter()
-    for it in range(1, args.iterations + 1):
+    from .progress import iterate
+    for it in iterate(range(1, args.iterations + 1), args.progress, args.iterations, "time"):
         it_start = time.perf_counter()
         for i in range(n_layers):
             t0 = time.perf_counter()
@@ -97,17 +98,16 @@ def cmd_time(args, log):
             bwd[i] += time.perf_counter() - t0
         log.info("Iteration: %d forward-backward time: %d ms.", it,
                  int((time.perf_counter() - it_start) * 1000))
-    total = time.perf_counter() - total_start
+    total_ms = int((time.perf_counter() - total_start) * 1000)   # whole ms, as Caffe's timer
     log.info("Average time per layer: ")
-    width = max(len(n) for n in net._layer_names)
     iters = max(args.iterations, 1)
     for i, name in enumerate(net._layer_names):
-        log.info("%*s\tforward: %g ms.", width, name, fwd[i] * 1000 / iters)
-        log.info("%*s\tbackward: %g ms.", width, name, bwd[i] * 1000 / iters)
+        log.info("%10s\tforward: %g ms.", name, fwd[i] * 1000 / iters)
+        log.info("%10s\tbackward: %g ms.", name, bwd[i] * 1000 / iters)
     log.info("Average Forward pass: %g ms.", sum(fwd) * 1000 / iters)
     log.info("Average Backward pass: %g ms.", sum(bwd) * 1000 / iters)
-    log.info("Average Forward-Backward: %g ms.", total * 1000 / iters)
-    log.info("Total Time: %g ms.", total * 1000)
+    log.info("Average Forward-Backward: %g ms.", total_ms / iters)
+    log.info("Total Time: %d ms.", total_ms)
     log.info("*** Benchmark ends ***")
     return 0
 
@@ -270,6 +270,9 @@ def build_parser():
              help="action on SIGINT: snapshot, stop or none (default stop)")
         flag(p, "sighup_effect", default="snapshot",
              help="action on SIGHUP: snapshot, stop or none (default snapshot)")
+        flag(p, "progress", default="auto", choices=["auto", "on", "off"],
+             help="progress bar with ETA on stdout: auto (when stdout and stderr are "
+                  "terminals, so logs sent to a file stay pure glog lines), on, off")
         flag(p, "set", action="append", default=[], metavar="FIELD=VALUE",
              help="override a solver or layer field without editing the file "
                   "(repeatable), e.g. 'layer[data].data_param.source=/data/lmdb'")
@@ -289,6 +292,9 @@ def main(argv=None):
     except (ValueError, OSError, KeyError) as exc:
         log.error("%s", exc)
         return 1
+    except KeyboardInterrupt:       # SIGINT where no handler (train's) takes it
+        log.error("Interrupted.")
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ the loss for weighted outputs ("loss = m (* w = w*m loss)").
 """
 
 
-def score(net, iterations, log):
+def score(net, iterations, log, progress="off"):
     """Forward ``net`` ``iterations`` times; return {output: mean value(s)} and
-    log Caffe's lines. Outputs with several values are scored element by element."""
+    log Caffe's lines. Outputs with several values are scored element by element.
+    ``progress``: the ``--progress`` mode of a bar over the iterations."""
+    from .progress import iterate
     log.info("Running for %d iterations.", iterations)
     outputs = list(net.outputs)
     sums, total_loss = None, 0.0
-    for i in range(iterations):
+    for i in iterate(range(iterations), progress, iterations, "test"):
         total_loss += net.forward_prefilled()
         values = []
         for name in outputs:
@@ -50,5 +52,5 @@ def cmd_test(args, log):
     stages = [s for s in args.stage.split(",") if s]
     net = caffe.Net(load_model(args), caffe.TEST, level=args.level, stages=stages,
                     weights=args.weights)
-    score(net, args.iterations, log)
+    score(net, args.iterations, log, getattr(args, "progress", "off"))
     return 0

@@ -208,6 +208,8 @@ def _scalar_text(field, value):
         ev = field.enum_type.values_by_number.get(value)
         return ev.name if ev is not None else str(value)
     if t in (_FD.TYPE_STRING, _FD.TYPE_BYTES):
+        if isinstance(value, str):      # escape the UTF-8 bytes, as C++ does
+            value = value.encode("utf-8")
         return '"%s"' % text_encoding.CEscape(value, as_utf8=False)
     return str(value)
 

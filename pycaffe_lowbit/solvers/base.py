@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import backend
 from ..blob import Blob
+from ..io import text
 from ..proto import caffe_pb2
 from . import lr_policy
 
@@ -58,7 +59,7 @@ def _g(value):
 
 def load_solver_param(param):
     """A SolverParameter (a copy, legacy fields upgraded) from a path or message."""
-    from ..io import text, upgrade
+    from ..io import upgrade
     if isinstance(param, caffe_pb2.SolverParameter):
         copy = caffe_pb2.SolverParameter()
         copy.CopyFrom(param)
@@ -97,7 +98,7 @@ class Solver:
     # -- construction ---------------------------------------------------------
     def _init(self):
         p = self.param
-        log.info("Initializing solver from parameters: \n%s", p)
+        log.info("Initializing solver from parameters: \n%s", text.format_text(p).rstrip("\n"))
         _check(p.average_loss >= 1, "average_loss should be non-negative (>= 1), got %d"
                % p.average_loss)
         _check(p.iter_size >= 1, "iter_size must be >= 1, got %d" % p.iter_size)
@@ -105,11 +106,8 @@ class Solver:
         if p.random_seed >= 0:
             backend.set_random_seed(p.random_seed)
         self.net = self._init_train_net()
+        self._load_weights(self.net)
         self.test_nets = self._init_test_nets()
-        for weights in p.weights:
-            for path in weights.split(","):
-                for net in [self.net] + self.test_nets:
-                    net.copy_from(path)
         self.iter = 0
         self.current_step = 0
         self.pre_solve()
@@ -131,6 +129,15 @@ class Solver:
                               "directory exists and is writable." % p.snapshot_prefix) \
                 from None
 
+    def _load_weights(self, net):
+        """Caffe's LoadNetWeights: every ``weights`` file (comma-separated
+        entries too, blanks around names trimmed) copied into ``net`` by layer
+        name, in order."""
+        for weights in self.param.weights:
+            for path in weights.split(","):
+                log.info("Finetuning from %s", path.strip())
+                net.copy_from(path.strip())
+
     def _net_class(self):
         from ..pycaffe import Net
         return Net
@@ -151,7 +158,6 @@ class Solver:
 
     @staticmethod
     def _read_net(path):
-        from ..io import text
         return text.read_net_param(path)
 
     def _init_train_net(self):
@@ -213,6 +219,7 @@ class Solver:
             log.info("Creating test net (#%d) specified by %s", i, what)
             net = self._build_net(net_param, caffe_pb2.TEST,
                                   p.test_state[i] if len(p.test_state) else None)
+            self._load_weights(net)
             net.share_with(self.net)
             nets.append(net)
         return nets
@@ -318,10 +325,11 @@ class Solver:
             loss = np.float32(loss / np.float32(p.iter_size))
             self._update_smoothed_loss(loss, start_iter, average_loss)
             if display:
-                lapse = time.perf_counter() - timer
-                per_s = (self.iter - iterations_last) / (lapse if lapse else 1)
-                log.info("Iteration %d (%s iter/s, %.3fs/%d iters), loss = %s", self.iter,
-                         _g(per_s), lapse, p.display, _g(self.smoothed_loss))
+                # Caffe's CPU timer counts whole milliseconds; rates in float.
+                lapse = np.float32(int((time.perf_counter() - timer) * 1000) / 1000.0)
+                per_s = np.float32(self.iter - iterations_last) / (lapse if lapse else 1)
+                log.info("Iteration %d (%s iter/s, %ss/%d iters), loss = %s", self.iter,
+                         _g(per_s), _g(lapse), p.display, _g(self.smoothed_loss))
                 timer = time.perf_counter()
                 iterations_last = self.iter
                 self._log_outputs(self.net, "Train", None)
