@@ -10,7 +10,6 @@ import pycaffe_lowbit as caffe
 from pycaffe_lowbit import backend
 from pycaffe_lowbit.io.text import parse_net_text
 from pycaffe_lowbit.layers.base import LayerSetupError
-from pycaffe_lowbit.net import LayerRuntimeError
 
 
 def net_of(text, phase=caffe.TEST):
@@ -109,7 +108,7 @@ def test_hdf5_errors(h5_files, tmp_path):
     listing.write_text(str(tmp_path / "a.h5") + "\n" + str(tmp_path / "gone.h5") + "\n")
     net = h5_net(str(listing), 4)
     net.forward()
-    with pytest.raises(LayerRuntimeError, match=r"HDF5 file '.*gone.h5' .*not found"):
+    with pytest.raises(LayerSetupError, match=r"HDF5 file '.*gone.h5' .*not found"):
         net.forward()
 
 
@@ -229,5 +228,5 @@ def test_window_data_errors(scene):
     with pytest.raises(LayerSetupError, match="no foreground windows"):
         window_net(tmp, ["0 0.1 0 0 5 5"])
     net = window_net(tmp, ["0 0.1 0 0 50 5", "1 0.9 0 0 5 5"])
-    with pytest.raises(LayerRuntimeError, match=r"window \(0, 0, 50, 5\) .* outside"):
+    with pytest.raises(LayerSetupError, match=r"window \(0, 0, 50, 5\) .* outside"):
         net.forward()

@@ -12,7 +12,6 @@ from pycaffe_lowbit import backend
 from pycaffe_lowbit.data import array_to_datum, open_db
 from pycaffe_lowbit.io.text import parse_net_text
 from pycaffe_lowbit.layers.base import LayerSetupError
-from pycaffe_lowbit.net import LayerRuntimeError
 from helpers import captured_log
 
 IO = os.path.join(os.path.dirname(__file__), "data", "golden", "io")
@@ -224,11 +223,11 @@ def test_an_error_in_the_prefetch_thread_is_raised_in_forward(tmp_path):
                r"\(key '003'\), the first of its batch, is 1x4x4 \(C x H x W\); every image "
                r"of a batch must have the same size \(set transform_param.crop_size")
     for _ in range(2):                             # and again on the next call
-        with pytest.raises(LayerRuntimeError, match=message):
+        with pytest.raises(LayerSetupError, match=message):
             net.forward()
     net = data_net(path, batch=1, extra="prefetch: 0")
     net.layers[0].reader.skip(6)
-    with pytest.raises(LayerRuntimeError, match=r"record 6 \(key '006'\) is not a Datum"):
+    with pytest.raises(LayerSetupError, match=r"record 6 \(key '006'\) is not a Datum"):
         net.forward()
 
 
@@ -327,7 +326,7 @@ def test_image_data_errors(tmp_path):
     bad.write_text("china_20x20.png 1\nmissing.png 0\n")
     net = image_net(str(bad))
     net.forward()
-    with pytest.raises(LayerRuntimeError, match="list.txt line 2: could not load image"):
+    with pytest.raises(LayerSetupError, match="list.txt line 2: could not load image"):
         net.forward()
     with pytest.raises(LayerSetupError, match="new_height and new_width must be set together"):
         image_net(LIST, extra="new_height: 5")

@@ -9,7 +9,8 @@ the first batch's shape, shapes the tops and starts prefetching
 ``data_param.prefetch`` batches ahead (Caffe's BasePrefetchingDataLayer).
 ``forward`` takes the next batch, reshapes the tops to it (each batch is
 shaped by its first image, as in Caffe) and copies it in, to the device in GPU
-mode. No backward.
+mode. Bad data (a DataError, raised in the loader thread) comes out of
+``forward`` as the layer's error, with the loader's message. No backward.
 """
 import logging
 
@@ -58,7 +59,10 @@ class PrefetchingDataLayer(Layer):
         """Each batch shapes the tops in ``forward``."""
 
     def forward(self, bottom, top):
-        data, labels = self.prefetcher.next()
+        try:
+            data, labels = self.prefetcher.next()
+        except DataError as exc:        # bad data: a message for the user, no traceback
+            raise self.error(str(exc)) from None
         top[0].reshape(data.shape)
         top[0].set_values(data)
         if self.output_labels:

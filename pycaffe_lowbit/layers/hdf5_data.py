@@ -143,7 +143,10 @@ class HDF5Data(Layer):
                 rows = array[index]
                 blob.data[filled:filled + take] = blob.xp.asarray(rows)
             filled += take
-            self._advance(take)
+            try:
+                self._advance(take)
+            except DataError as exc:
+                raise self.error(str(exc)) from None
 
     def backward(self, top, propagate_down, bottom):
         """No bottoms."""
