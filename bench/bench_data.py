@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Does the input pipeline keep up with training? cifar10_quick on a synthetic LMDB.
+
+A performance script, not a test. It writes a CIFAR-shaped LMDB (3x32x32 uint8
+Datums, random pixels and labels) and its mean.binaryproto in a temporary
+folder, then measures in one run:
+
+1. the pipeline alone: Data layer + transformer loading batches synchronously
+   (prefetch 0: read, parse, transform; the work the prefetch thread does);
+2. a training iteration of cifar10_quick (examples/cifar10/
+   cifar10_quick_train_test.prototxt of the seeds, its Data layer pointed at the
+   synthetic LMDB): forward + backward, prefetching as configured (default 4),
+   and, within it, how long the Data layer's forward took (waiting for a batch
+   and copying it into the top).
+
+It prints the ratio pipeline / iteration (below 1: one loader thread produces
+batches faster than the net consumes them) and the share of each iteration
+spent in the Data layer (near 0: the net never waits for data).
+
+    python bench/bench_data.py                         # batch 100, 20 iterations
+    python bench/bench_data.py --iters 50 --transform "mirror: true crop_size: 28"
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+
+NET = os.path.join("bvlc", "examples", "cifar10", "cifar10_quick_train_test.prototxt")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--iters", type=int, default=20, help="timed iterations (default 20)")
+    p.add_argument("--records", type=int, default=5000, help="LMDB records (default 5000)")
+    p.add_argument("--prefetch", type=int, default=4, help="data_param.prefetch (default 4)")
+    p.add_argument("--transform", default="",
+                   help="extra transform_param fields, e.g. 'mirror: true crop_size: 28'")
+    p.add_argument("--seeds", default=os.path.join(REPO, "..", "shared", "seeds"),
+                   help="folder with the seed models (default ../shared/seeds)")
+    return p.parse_args(argv)
+
+
+def write_lmdb(folder, n, rng):
+    """A CIFAR-shaped LMDB and its mean; returns (lmdb path, mean path)."""
+    import numpy as np
+    from pycaffe_lowbit.data import array_to_datum, open_db
+    from pycaffe_lowbit.io.caffemodel import write_blobproto
+    path = os.path.join(folder, "cifar_lmdb")
+    total = np.zeros((3, 32, 32))
+    with open_db(path, "lmdb", "w") as db:
+        for i in range(n):
+            image = rng.integers(0, 256, (3, 32, 32), dtype=np.uint8)
+            total += image
+            db.put("%05d" % i, array_to_datum(image, int(rng.integers(10))).SerializeToString())
+    mean = os.path.join(folder, "mean.binaryproto")
+    write_blobproto((total / n).astype(np.float32)[None], mean)
+    return path, mean
+
+
+def quick_net(seeds, source, mean, prefetch, transform):
+    import pycaffe_lowbit as caffe
+    from pycaffe_lowbit.io.text import read_net_param, parse_text
+    param = read_net_param(os.path.join(seeds, NET))
+    for layer in param.layer:
+        if layer.type == "Data":
+            layer.data_param.source = source
+            layer.data_param.prefetch = prefetch
+            layer.transform_param.mean_file = mean
+            if transform:
+                parse_text(transform, layer.transform_param)
+                layer.transform_param.mean_file = mean
+    return caffe.Net(param, caffe.TRAIN)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numpy as np
+    import pycaffe_lowbit as caffe
+    caffe.set_random_seed(0)
+    perf = time.perf_counter
+    with tempfile.TemporaryDirectory() as folder:
+        source, mean = write_lmdb(folder, args.records, np.random.default_rng(0))
+
+        net = quick_net(args.seeds, source, mean, 0, args.transform)
+        reader = net.layers[0].reader
+        reader.load_batch()                                       # warm-up
+        t0 = perf()
+        for _ in range(args.iters):
+            reader.load_batch()
+        pipeline = (perf() - t0) / args.iters
+        del net, reader
+
+        net = quick_net(args.seeds, source, mean, args.prefetch, args.transform)
+        batch = net.blobs["data"].shape[0]
+        net.forward_backward()                                    # warm-up
+        waited, total = 0.0, 0.0
+        for _ in range(args.iters):
+            t0 = perf()
+            net.forward_from_to(0, 0)
+            t1 = perf()
+            net.forward_from_to(1, len(net.layers) - 1)
+            net.backward_all()
+            waited += t1 - t0
+            total += perf() - t0
+        iteration = total / args.iters
+        data_share = waited / total
+
+    print("cifar10_quick, batch %d, %d iterations, prefetch %d%s"
+          % (batch, args.iters, args.prefetch,
+             ", transform_param { %s }" % args.transform if args.transform else ""))
+    print("  input pipeline (Data + transformer, synchronous): %8.2f ms/batch" % (1e3 * pipeline))
+    print("  training iteration (forward + backward):          %8.2f ms" % (1e3 * iteration))
+    print("  ratio pipeline / iteration:                        %8.3f  (< 1: keeps up)"
+          % (pipeline / iteration))
+    print("  Data layer forward during training:                %8.2f ms/iteration"
+          " (%.1f %% of it)" % (1e3 * waited / args.iters, 100 * data_share))
+
+
+if __name__ == "__main__":
+    main()
