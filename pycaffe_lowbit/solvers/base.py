@@ -303,6 +303,7 @@ class Solver:
         iterations_last = self.iter
         while self.iter < stop_iter:
             self.net.clear_param_diffs()
+            self.net.set_iteration(self.iter)
             if (p.test_interval and self.iter % p.test_interval == 0
                     and (self.iter > 0 or p.test_initialization)):
                 self.test_all()
@@ -486,6 +487,10 @@ class Solver:
 
     def update_params(self):
         """Net::Update: data -= diff for every learnable param (in place, so
-        every net sharing the arrays sees it)."""
-        for blob in self.net.learnable_params:
+        every net sharing the arrays sees it); then, for a param whose ParamSpec
+        has ``clip_data`` c > 0 (ours, off by default), data = clip(data, -c, c)."""
+        for blob, clip in zip(self.net.learnable_params, self.net.params_clip_data):
             blob.data -= blob.diff
+            if clip > 0:
+                c = blob.dtype.type(clip)
+                blob.xp.clip(blob.data, -c, c, out=blob.data)
