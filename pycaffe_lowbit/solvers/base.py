@@ -12,7 +12,8 @@
 * ``weights`` (comma-separated files) are copied into every net.
 
 ``step(n)`` runs Caffe's Solver::Step: per iteration clear the param diffs,
-test every ``test_interval`` (at 0 only with ``test_initialization``), call the
+tell the net the iteration (``Net.set_iteration``, ours: schedules such as
+the weight-search temperature read it), test every ``test_interval`` (at 0 only with ``test_initialization``), call the
 callbacks' ``on_start``, forward+backward ``iter_size`` times (param diffs
 accumulate), the loss is their float32 mean smoothed over ``average_loss``
 iterations, display every ``display`` iterations, ``on_gradients_ready``,
