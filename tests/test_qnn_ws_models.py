@@ -9,7 +9,6 @@ import pytest
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.io import text
 from pycaffe_lowbit.model_zoo import qnn, weightsearch
-from pycaffe_lowbit.proto import caffe_pb2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

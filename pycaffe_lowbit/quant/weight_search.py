@@ -16,8 +16,15 @@ The temperature follows the seed's per-epoch schedule, in iterations:
 
     tau(iter) = max(tau_0 * rate ^ (iter // (iters_per_epoch * step)), tau_min)
 
-Logits start at log(1/K) + 1e-5 (U - 0.5), U ~ U[0, 1). The value sets of the
-seed (json/valueset/), in its order (a logit index names a value):
+Logits start at log(1/K) + 1e-5 (U - 0.5), U ~ U[0, 1) (the layers fill them
+so). The value sets of the seed (json/valueset/), in its order (a logit index
+names a value):
+
+    1b      -1, 1
+    po2-2b  -1, -0.5, 0.5, 1
+    po2-3b  -0.25, -0.5, -1, -2, 2, 1, 0.5, 0.25
+    po2-4b  -2^-4 ... -8, 8 ... 2^-4 (the same pattern)
+    int-Nb  -2^(N-1), ..., 2^(N-1) - 1  (N = 1..8; the seed has 2, 3, 4)
 """
 import math
 
@@ -32,9 +39,6 @@ VALUE_SETS = {
     "po2-4b": (-0.0625, -0.125, -0.25, -0.5, -1.0, -2.0, -4.0, -8.0,
                8.0, 4.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625),
 }
-__doc__ += "".join("\n    %-7s %s" % (k, ", ".join("%g" % x for x in v))
-                   for k, v in VALUE_SETS.items())
-__doc__ += "\n    int-Nb  -2^(N-1), ..., 2^(N-1) - 1  (N = 1..8; the seed has 2, 3, 4)\n"
 
 
 def named_value_set(name):
@@ -52,12 +56,6 @@ def named_value_set(name):
 def temperature(init, rate, step_iters, minimum, iter):
     """tau = max(init * rate ^ (iter // step_iters), minimum), in double."""
     return max(init * math.pow(rate, iter // max(1, step_iters)), minimum)
-
-
-def init_logits(shape, k, rng=None):
-    """log(1/K) + 1e-5 (U - 0.5) of ``shape + (k,)`` (float64, host)."""
-    rng = backend.rng() if rng is None else rng
-    return math.log(1.0 / k) + 1e-5 * (rng.random(tuple(shape) + (k,)) - 0.5)
 
 
 class WeightSearch:
