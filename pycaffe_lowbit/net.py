@@ -37,6 +37,18 @@ def _mean_abs(array):
     return float(abs(array).mean()) if array.size else 0.0
 
 
+def _glorot_lr_scale(spec, blob):
+    """BinaryNet's W_LR_scale when ``spec.glorot_lr_scale`` (else 1):
+    1 / sqrt(1.5 / (fan_in + fan_out)), with fan_in + fan_out = (shape[0] +
+    shape[1]) * prod(shape[2:]) (C k + O k for a conv weight, K + N for an
+    inner product)."""
+    if not spec.glorot_lr_scale:
+        return 1.0
+    shape = tuple(blob.shape) + (1, 1)
+    fans = (shape[0] + shape[1]) * int(np.prod(blob.shape[2:], dtype=np.int64))
+    return float(1.0 / np.sqrt(1.5 / fans))
+
+
 def _shape_str(shape):
     return " ".join(str(d) for d in shape) + " (%d)" % int(np.prod(shape, dtype=np.int64))
 
@@ -88,6 +100,7 @@ class Net:
         self.learnable_params = []
         self.params_lr = []
         self.params_weight_decay = []
+        self.params_clip_data = []  # ParamSpec.clip_data per learnable param (0: none)
         self._has_lr = []
         self._has_decay = []
         self._learnable_index = []  # per param: index into learnable_params
@@ -211,8 +224,9 @@ class Net:
             self._param_owner.append(-1)
             self._learnable_index.append(len(self.learnable_params))
             self.learnable_params.append(layer.blobs[blob_index])
-            self.params_lr.append(spec.lr_mult)
+            self.params_lr.append(spec.lr_mult * _glorot_lr_scale(spec, layer.blobs[blob_index]))
             self.params_weight_decay.append(spec.decay_mult)
+            self.params_clip_data.append(spec.clip_data)
             self._has_lr.append(spec.HasField("lr_mult"))
             self._has_decay.append(spec.HasField("decay_mult"))
             return
@@ -390,6 +404,14 @@ class Net:
             for blob_id, w in zip(self._top_id_vecs[i], layer.loss_weights):
                 if w:
                     self._blobs[blob_id].diff[...] = w
+
+    def set_iteration(self, iteration):
+        """Tell the layers that follow a schedule (``set_iteration(i)``, e.g. the
+        weight-search temperature) the solver's current iteration."""
+        for layer in self.layers:
+            hook = getattr(layer, "set_iteration", None)
+            if hook is not None:
+                hook(iteration)
 
     def clear_param_diffs(self):
         for p in self.learnable_params:

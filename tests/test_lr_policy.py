@@ -113,8 +113,8 @@ def test_caffe_checks(policy, fields):
 
 
 def test_unknown_policy():
-    with pytest.raises(LearningRatePolicyError, match="Unknown learning rate policy: cosine"):
-        learning_rate(solver_param(lr_policy="cosine", base_lr=0.1), 0)
+    with pytest.raises(LearningRatePolicyError, match="Unknown learning rate policy: halfcos"):
+        learning_rate(solver_param(lr_policy="halfcos", base_lr=0.1), 0)
     with pytest.raises(LearningRatePolicyError, match="Unknown learning rate policy"):
         learning_rate(solver_param(base_lr=0.1), 0)
 

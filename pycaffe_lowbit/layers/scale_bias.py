@@ -144,6 +144,7 @@ class Scale(Layer):
         if top[0] is not bottom[0]:
             top[0].reshape(bottom[0].shape)
         if self._bias is not None:
+            self._bias.blobs = [self.blobs[-1]]   # the net may have shared it since setup
             self._bias.reshape([top[0]], top)
 
     def forward(self, bottom, top):

@@ -12,7 +12,8 @@
 * ``weights`` (comma-separated files) are copied into every net.
 
 ``step(n)`` runs Caffe's Solver::Step: per iteration clear the param diffs,
-test every ``test_interval`` (at 0 only with ``test_initialization``), call the
+tell the net the iteration (``Net.set_iteration``, ours: schedules such as
+the weight-search temperature read it), test every ``test_interval`` (at 0 only with ``test_initialization``), call the
 callbacks' ``on_start``, forward+backward ``iter_size`` times (param diffs
 accumulate), the loss is their float32 mean smoothed over ``average_loss``
 iterations, display every ``display`` iterations, ``on_gradients_ready``,
@@ -310,6 +311,7 @@ class Solver:
         iterations_last = self.iter
         while self.iter < stop_iter:
             self.net.clear_param_diffs()
+            self.net.set_iteration(self.iter)
             if (p.test_interval and self.iter % p.test_interval == 0
                     and (self.iter > 0 or p.test_initialization)):
                 self.test_all()
@@ -494,6 +496,10 @@ class Solver:
 
     def update_params(self):
         """Net::Update: data -= diff for every learnable param (in place, so
-        every net sharing the arrays sees it)."""
-        for blob in self.net.learnable_params:
+        every net sharing the arrays sees it); then, for a param whose ParamSpec
+        has ``clip_data`` c > 0 (ours, off by default), data = clip(data, -c, c)."""
+        for blob, clip in zip(self.net.learnable_params, self.net.params_clip_data):
             blob.data -= blob.diff
+            if clip > 0:
+                c = blob.dtype.type(clip)
+                blob.xp.clip(blob.data, -c, c, out=blob.data)

@@ -15,6 +15,14 @@ With ``base_lr``, ``gamma``, ``power``, ``stepsize``, ``stepvalue`` and
 
 Caffe's checks are kept: stepsize > 0 for step and sigmoid, gamma >= 0 for
 step, exp, inv, multistep and sigmoid, and an unknown policy is an error.
+
+Two policies of ours (not in Caffe), for the QNN and weight-search seeds. With
+t = floor(iter / stepsize) and T = max_iter / stepsize when stepsize > 0 (a
+schedule per epoch: stepsize = iterations per epoch), else t = iter and
+T = max_iter, and ``final_lr`` (SolverParameter field 5200):
+
+  exp_decay  base_lr * (final_lr / base_lr) ^ (t / T)     (QNN: lr to 3e-7)
+  cosine     final_lr + (base_lr - final_lr) * (1 + cos(pi * t / T)) / 2
 """
 import logging
 import math
@@ -23,7 +31,8 @@ import numpy as np
 
 log = logging.getLogger("pycaffe_lowbit")
 
-POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid",
+            "exp_decay", "cosine")
 
 
 class LearningRatePolicyError(ValueError):
@@ -97,7 +106,28 @@ def learning_rate(param, iter, current_step=0):
         z = -gamma * (f(iter) - f(param.stepsize))
         with np.errstate(over="ignore"):
             rate = base_lr * (f(1) / (f(1) + np.exp(z)))
+    elif policy in ("exp_decay", "cosine"):
+        rate = _annealed(param, iter)
     else:
         raise LearningRatePolicyError("Unknown learning rate policy: %s (known: %s)"
                                       % (policy, ", ".join(POLICIES)))
     return float(f(rate))
+
+
+def _annealed(param, iter):
+    """exp_decay and cosine (see the module docstring), in double, as a fraction
+    t / T of the run."""
+    policy = param.lr_policy
+    _check(param.max_iter > 0, "lr_policy '%s' needs max_iter > 0" % policy)
+    _check(param.stepsize >= 0, "lr_policy '%s' needs stepsize >= 0 (0: per iteration), "
+           "got %d" % (policy, param.stepsize))
+    base, final = float(np.float32(param.base_lr)), float(np.float32(param.final_lr))
+    if param.stepsize:
+        frac = (iter // param.stepsize) / (param.max_iter / param.stepsize)
+    else:
+        frac = iter / param.max_iter
+    if policy == "cosine":
+        return final + (base - final) * (1 + math.cos(math.pi * frac)) / 2
+    _check(base > 0 and final > 0, "lr_policy 'exp_decay' needs base_lr > 0 and "
+           "final_lr > 0, got base_lr %g, final_lr %g" % (base, final))
+    return base * math.pow(final / base, frac)
