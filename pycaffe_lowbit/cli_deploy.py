@@ -85,13 +85,17 @@ def _deploy_flags(p):
     _flag(p, "out", required=True, help="output folder (created)")
     _flag(p, "name", default="", help="stem of the output files (default: the model's)")
     _flag(p, "no_fold", action="store_true", help="do not write the folded pair")
+    _flag(p, "input_shape", default="", help="N,C,H,W of the input, for a train_val whose "
+          "data layers read a database")
 
 
 def cmd_deploy(args, log):
     from .deploy import write_deploy
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     os.makedirs(args.out, exist_ok=True)
-    write_deploy(args.model, args.weights, args.out, name, fold=not args.no_fold)
+    shape = [int(v) for v in args.input_shape.split(",") if v] or None
+    write_deploy(args.model, args.weights, args.out, name, fold=not args.no_fold,
+                 input_shape=shape)
     return 0
 
 

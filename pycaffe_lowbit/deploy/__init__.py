@@ -6,6 +6,6 @@ model file), ``runtime`` (running it with popcounts), ``onnx_export``.
 """
 
 
-def write_deploy(model, weights, out_dir, name, fold=True):
+def write_deploy(model, weights, out_dir, name, fold=True, input_shape=None):
     from .pipeline import write_deploy as run
-    return run(model, weights, out_dir, name, fold=fold)
+    return run(model, weights, out_dir, name, fold=fold, input_shape=input_shape)
