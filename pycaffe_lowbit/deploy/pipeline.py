@@ -64,7 +64,29 @@ def deploy_form(param, input_shape=None, source="<model>"):
         out.layer.add().CopyFrom(lp)
         have.update(lp.top)
     out.ClearField("state")
+    _drop_unread_inputs(out)
     return out
+
+
+def _drop_unread_inputs(net):
+    """Input tops nothing reads any more (labels) go, with their shapes."""
+    read = {b for lp in net.layer for b in lp.bottom}
+    for i in range(len(net.layer) - 1, -1, -1):
+        lp = net.layer[i]
+        if lp.type != "Input":
+            continue
+        shapes = list(lp.input_param.shape)
+        keep = [j for j, t in enumerate(lp.top) if t in read]
+        if not keep:
+            del net.layer[i]
+            continue
+        tops = [lp.top[j] for j in keep]
+        del lp.top[:]
+        lp.top.extend(tops)
+        if len(shapes) > 1:
+            del lp.input_param.shape[:]
+            for j in keep:
+                lp.input_param.shape.add().CopyFrom(shapes[j])
 
 
 def _write_pair(param, out_dir, stem):
