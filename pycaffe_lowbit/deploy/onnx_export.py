@@ -240,20 +240,24 @@ class _Exporter:
                                   self.g.const(lp.name + "_m", np.array(-1, f32))],
                         [self.out(lp)], lp.name)
             return
+        # built negated and flipped by a final Neg: onnxruntime's Where drops the
+        # sign of a -0.0 constant, and the fork's hwgq gives -0.0 for x <= 0
         centers = np.array(q.centers, f32)
         thresholds = (centers[:-1] + centers[1:]) / f32(2)
-        value = self.g.const(lp.name + "_c%d" % (len(centers) - 1), centers[-1])
+        value = self.g.const(lp.name + "_c%d" % (len(centers) - 1), -centers[-1])
         for i in range(len(thresholds) - 1, -1, -1):
             cond = self.g.node("LessOrEqual", [x, self.g.const(lp.name + "_t%d" % i,
                                                                  thresholds[i])],
                                [self.g.tmp(lp.name, "le")], "%s_le%d" % (lp.name, i))
-            value = self.g.node("Where", [cond, self.g.const(lp.name + "_c%d" % i, centers[i]),
+            value = self.g.node("Where", [cond, self.g.const(lp.name + "_c%d" % i, -centers[i]),
                                           value], [self.g.tmp(lp.name, "lvl")],
                                 "%s_lvl%d" % (lp.name, i))
         cond = self.g.node("LessOrEqual", [x, self.g.const(lp.name + "_zero", np.array(0, f32))],
                            [self.g.tmp(lp.name, "neg")], lp.name + "_neg")
-        low = self.g.const(lp.name + "_low", np.array(-q.negative_slope, f32))
-        self.g.node("Where", [cond, low, value], [self.out(lp)], lp.name)
+        low = self.g.const(lp.name + "_low", np.array(q.negative_slope, f32))
+        value = self.g.node("Where", [cond, low, value], [self.g.tmp(lp.name, "nq")],
+                            lp.name + "_low")
+        self.g.node("Neg", [value], [self.out(lp)], lp.name)
 
 
 def net_to_onnx(net, opset=17, name=None):

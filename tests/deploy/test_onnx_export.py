@@ -87,3 +87,49 @@ def test_unsupported_layer_is_named(tmp_path):
     model, weights = _save_net(tmp_path, text)
     with pytest.raises(ValueError, match="layer 'tanh' of type BNLL has no ONNX export"):
         onnx_export.export_onnx(model, weights, str(tmp_path / "x.onnx"))
+
+
+def test_hwgq_deploy_net_exports_with_quantized_constants(tmp_path):
+    from pycaffe_lowbit.layers.registry import layer_type_list
+    if not {"Quant", "BinaryConvolution"} <= set(layer_type_list()):
+        pytest.skip("needs the low-bit layers (Binary*/Quant)")
+    golden = os.path.join(ROOT, "tests", "data", "golden", "hwgq", "deploy")
+    d = np.load(os.path.join(golden, "deploy_lenet_bw.npz"))
+    model = tmp_path / "deploy.prototxt"
+    model.write_text(str(d["prototxt"]))
+    weights = os.path.join(golden, "deploy_lenet_bw.caffemodel")
+    out = str(tmp_path / "lenet.onnx")
+    assert onnx_export.export_onnx(str(model), weights, out) == ["prob"]
+    graph = onnx.load(out).graph
+    assert {n.op_type for n in graph.node} >= {"Conv", "Gemm", "Where", "BatchNormalization"}
+    w = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    ip1 = w["ip1_W"]
+    assert np.all(np.abs(ip1) == np.abs(ip1).max(axis=1, keepdims=True))  # alpha_n * sign
+    net = pycaffe.Net(str(model), TEST, weights=weights)
+    x = d["in__data"]
+    ours = net.forward(data=x)["prob"]
+    got = ort.InferenceSession(out).run(["prob"], {"data": x})[0]
+    np.testing.assert_allclose(got, ours, atol=0.02)  # a Quant level may flip (see test_deploy)
+    assert (got.argmax(1) == ours.argmax(1)).all()
+
+
+@pytest.mark.parametrize("quant", [
+    'forward_func: "hwgq" centers: 0.538 centers: 1.076 centers: 1.614',
+    'forward_func: "hwgq" centers: 0.453 centers: 1.51 negative_slope: 0.1',
+    'forward_func: "sign"', 'forward_func: "hard_tanh"',
+    'forward_func: "relu" negative_slope: 0.2'])
+def test_quant_exports_exactly_with_ties(tmp_path, quant):
+    from pycaffe_lowbit.layers.registry import layer_type_list
+    if "Quant" not in layer_type_list():
+        pytest.skip("needs the Quant layer")
+    c = np.float32([0.538, 1.076, 1.614, 0.453, 1.51])
+    ties = np.concatenate([c, (c[:-1] + c[1:]) / np.float32(2), [0, -0.0, 1, -1, 2, -2]])
+    x = np.concatenate([ties, np.linspace(-2, 2, 64 - len(ties))]).astype(np.float32)
+    text = ('layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 64 } } }'
+            'layer { name: "q" type: "Quant" bottom: "data" top: "q" quant_param { %s } }' % quant)
+    model, weights = _save_net(tmp_path, text)
+    names = onnx_export.export_onnx(model, weights, str(tmp_path / "q.onnx"))
+    got = ort.InferenceSession(str(tmp_path / "q.onnx")).run(names, {"data": x[None]})[0]
+    ours = pycaffe.Net(model, TEST).forward(data=x[None])["q"]
+    np.testing.assert_array_equal(got, ours)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(ours))
