@@ -78,8 +78,13 @@ class PackedWeights:
         self.alpha, self.pos, self.neg, self.k, self.shape = alpha, pos, neg, int(k), tuple(shape)
         self.ternary = neg is not None
         xp = backend.get_array_module(pos)
-        s = self.signs()
-        self.row_sums = s.sum(axis=1).astype(xp.int64)
+        self.row_sums = xp.asarray(self.signs().sum(axis=1, dtype=np.int64))
+
+    def to(self, xp):
+        """These weights with their arrays on ``xp`` (numpy or cupy)."""
+        move = (lambda a: None if a is None else backend.to_device(a, xp))
+        return PackedWeights(move(self.alpha), move(self.pos), move(self.neg), self.k,
+                             self.shape)
 
     @classmethod
     def from_signs(cls, alpha, s, shape, ternary=None):
@@ -93,15 +98,15 @@ class PackedWeights:
                    s.shape[1], shape)
 
     def signs(self):
-        """s (N, k) int8 unpacked from the planes."""
-        s = bitops.unpack_bits(self.pos, self.k).astype(np.int8)
+        """s (N, k) int8 unpacked from the planes, on the host."""
+        s = bitops.unpack_bits(backend.to_numpy(self.pos), self.k).astype(np.int8)
         if self.ternary:
-            return s - bitops.unpack_bits(self.neg, self.k).astype(np.int8)
+            return s - bitops.unpack_bits(backend.to_numpy(self.neg), self.k).astype(np.int8)
         return 2 * s - 1
 
     def dense(self):
-        """alpha_n * s_n as float32 (N, k)."""
-        return self.alpha[:, None] * self.signs().astype(np.float32)
+        """alpha_n * s_n as float32 (N, k), on the host."""
+        return backend.to_numpy(self.alpha)[:, None] * self.signs().astype(np.float32)
 
     def nbytes(self):
         return (self.pos.nbytes + (self.neg.nbytes if self.ternary else 0)

@@ -112,7 +112,7 @@ class PackedConvolution(_PackedLinear):
                            inner.out_size, batch_first=True).reshape(cg * int(
                                np.prod(inner.kernel)), -1)
             rows = self._rows(group)
-            s = self.weights.signs()[rows].astype(xp.float32)
+            s = xp.asarray(self.weights.signs()[rows], xp.float32)
             self._valid_cache[key] = (valid.T @ s.T).round().astype(xp.int64)
         return self._valid_cache[key]
 
@@ -149,8 +149,9 @@ class PackedConvolution(_PackedLinear):
             w = self.weights
             rows = self._rows(gi)
             s = w.signs()[rows]
-            cache[gi] = packed_ops.PackedWeights.from_signs(w.alpha[rows], s, s.shape,
-                                                            ternary=w.ternary)
+            cache[gi] = packed_ops.PackedWeights.from_signs(
+                backend.to_numpy(w.alpha)[rows], s, s.shape, ternary=w.ternary).to(
+                    backend.get_array_module(w.pos))
         return cache[gi]
 
 
@@ -185,6 +186,7 @@ class PackedNet(Net):
                 self.packed_layers[name] = "float"
                 continue
             coding = packed_ops.ActivationCoding(levels)
+            packed = packed.to(backend.array_module())
             cls = PackedConvolution if lp.type == "Convolution" else PackedInnerProduct
             self.layers[i] = cls(layer, packed, coding)
             self.packed_layers[name] = ("xnor" if coding.is_sign and not packed.ternary
