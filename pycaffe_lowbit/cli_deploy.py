@@ -29,6 +29,8 @@ def _convert_flags(p):
     _flag(p, "model", default="", help="net prototxt: layer definitions for .h5 -> "
           ".caffemodel, the graph for .onnx")
     _flag(p, "opset", type=int, default=17, help="ONNX opset (default 17)")
+    _flag(p, "input_shape", default="", help="N,C,H,W replacing the data layers of a "
+          "train_val (.onnx)")
 
 
 def _kind(path):
@@ -65,7 +67,9 @@ def _to_onnx(args, log):
     if not args.model:
         log.error("convert: .onnx needs --model (the net prototxt)")
         return False
-    onnx_export.export_onnx(args.model, args.input, args.output, opset=args.opset)
+    shape = [int(v) for v in args.input_shape.split(",") if v] or None
+    onnx_export.export_onnx(args.model, args.input, args.output, opset=args.opset,
+                            input_shape=shape)
     return True
 
 

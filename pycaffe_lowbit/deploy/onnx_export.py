@@ -291,13 +291,14 @@ def net_to_onnx(net, opset=17, name=None):
     return model
 
 
-def export_onnx(model, weights, out, opset=17):
+def export_onnx(model, weights, out, opset=17, input_shape=None):
     """Write ``out`` (.onnx) for prototxt ``model`` with ``weights``; returns
-    the ONNX names of the outputs."""
+    the ONNX names of the outputs. ``input_shape`` replaces data layers (see
+    ``pipeline.deploy_form``)."""
     from ..io.caffemodel import atomic_write_bytes
     from . import bw
     from .pipeline import deploy_form
-    param = deploy_form(text.read_net_param(model), source=model)
+    param = deploy_form(text.read_net_param(model), input_shape, source=model)
     bw_param, _ = bw.to_bw(Net(param, TEST, weights=weights))
     proto = net_to_onnx(Net(bw_param, TEST), opset=opset)
     atomic_write_bytes(out, proto.SerializeToString())

@@ -14,6 +14,7 @@ DATA = os.path.join(os.path.dirname(__file__), "..", "data", "golden")
 V1 = os.path.join(DATA, "io", "v1_net.caffemodel")
 V1_UP = os.path.join(DATA, "io", "v1_net.upgraded.caffemodel")
 NET = os.path.join(DATA, "nets", "cifar10_full.caffemodel")
+HWGQ = os.path.join(DATA, "hwgq", "deploy", "deploy_lenet_bw.caffemodel")  # the fork's schema
 
 
 def _blobs(path):
@@ -30,13 +31,16 @@ def _assert_same_blobs(a, b):
             np.testing.assert_array_equal(x.reshape(y.shape), y)
 
 
-@pytest.mark.parametrize("src", [NET, V1_UP])
+@pytest.mark.parametrize("src", [NET, V1_UP, HWGQ])
 def test_caffemodel_npz_caffemodel_is_byte_identical(tmp_path, src):
     npz, back = tmp_path / "w.npz", tmp_path / "back.caffemodel"
     n = weights.caffemodel_to_npz(src, npz)
     assert n == sum(len(x) for _, x in _blobs(src))
     weights.npz_to_caffemodel(npz, back)
-    assert filecmp.cmp(src, back, shallow=False)
+    if src == HWGQ:  # its BatchNorm param specs are upgraded away on reading, as Caffe does
+        assert back.read_bytes() == caffemodel.read_net_binary(src).SerializeToString()
+    else:
+        assert filecmp.cmp(src, back, shallow=False)
 
 
 def test_npz_has_one_named_array_per_blob(tmp_path):
@@ -96,6 +100,16 @@ def test_upgrade_tools_write_caffes_files(tmp_path):
         assert upgrade.upgrade_net_proto_text(os.path.join(DATA, "io", name + ".prototxt"), out)
         assert filecmp.cmp(os.path.join(DATA, "io", name + ".upgraded.prototxt"), out,
                            shallow=False)
+
+
+def test_hwgq_caffemodel_keeps_its_binary_params(tmp_path):
+    weights.caffemodel_to_npz(HWGQ, tmp_path / "w.npz")
+    net = weights.npz_to_net_param(tmp_path / "w.npz")
+    conv2 = [l for l in net.layer if l.name == "conv2"][0]
+    assert conv2.type == "BinaryConvolution" and conv2.binary_convolution_param.use_alpha
+    ref = np.load(os.path.join(DATA, "hwgq", "deploy", "deploy_lenet_bw.npz"))
+    with np.load(tmp_path / "w.npz") as d:
+        np.testing.assert_array_equal(d["ip1/0"], ref["param__ip1__0"])
 
 
 def test_cli_convert_and_upgrade(tmp_path):
