@@ -16,7 +16,10 @@ This is exact in real arithmetic; in float32 it moves results by rounding
 threshold. Binary weights stay binary: row c is scaled by f_c (alpha_c |f_c|,
 signs flipped where f_c < 0), so the folded layer still packs.
 
-Folding into the thresholds of a following Quant layer is not done.
+``batchnorm_thresholds`` folds a BatchNorm into the thresholds of a following
+sign / hwgq quantizer instead, exactly (the packed runtime uses it where a
+BatchNorm was not folded into a layer; Caffe's schema has no per-channel
+threshold quantizer, so the folded prototxt cannot express it).
 """
 import numpy as np
 
@@ -132,3 +135,49 @@ def _fold_into(lp, f, g):
     array_to_proto(w.reshape(shape).astype(np.float32), proto=lp.blobs.add())
     array_to_proto(bias, proto=lp.blobs.add())
     param.bias_term = True
+
+
+# -- BatchNorm into the thresholds of a following quantizer -----------------------
+
+def _ordered(x):
+    """float32 -> int64 keys with the same order (-0.0 and +0.0 adjacent)."""
+    i = np.asarray(x, np.float32).view(np.int32).astype(np.int64)
+    return np.where(i < 0, -(i & 0x7FFFFFFF) - 1, i)
+
+
+def _unordered(k):
+    k = np.asarray(k, np.int64)
+    return np.where(k < 0, -(k + 1) | -0x80000000, k).astype(np.int32).view(np.float32)
+
+
+def batchnorm_thresholds(bn_blobs, eps, thresholds):
+    """Per-channel float32 thresholds tau (C, T) on the BatchNorm's *input* such
+    that for every float32 x of channel c and every t = thresholds[j]:
+
+        BN(x) > t   <=>   x > tau[c, j]
+
+    where BN(x) = (x - mean_c) / sqrt(var_c + eps) computed in float32 as the
+    BatchNorm layer computes it (global statistics). BN is non-decreasing in x
+    in float arithmetic, so tau is the largest float32 with BN(tau) <= t, found
+    by bisection over the ordered float32 bit patterns; the fold is exact, bit
+    for bit. A quantizer whose levels change where BN(x) > t_j (HWGQ: t = 0 and
+    the midpoints; sign: BN(x) >= 0, i.e. t = -smallest subnormal) then needs
+    no BatchNorm at run time."""
+    mean, var, s = (np.asarray(b, np.float32).ravel() for b in bn_blobs)
+    f = np.float32(0) if s[0] == 0 else np.float32(1) / np.float32(s[0])
+    mu = (mean * f).astype(np.float32)
+    std = np.sqrt((var * f).astype(np.float32) + np.float32(eps)).astype(np.float32)
+    t = np.asarray(thresholds, np.float32)[None, :]
+
+    def bn(x):
+        return (x - mu[:, None]) / std[:, None]
+
+    lo = np.full((len(mu), t.shape[1]), _ordered(-np.finfo(np.float32).max), np.int64)
+    hi = np.full_like(lo, _ordered(np.finfo(np.float32).max))
+    # invariant: bn(lo) <= t < bn(hi) (extremes saturate the comparison)
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        below = bn(_unordered(mid)) <= t
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return _unordered(lo)

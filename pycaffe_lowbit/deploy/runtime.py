@@ -12,7 +12,10 @@ Each packed Convolution / InnerProduct picks its path from its bottom:
 - any other bottom (the image, a full-precision layer's output): float, with
   the weights alpha * s unpacked once at load.
 
-Full-precision layers run as ordinary layers with their float blobs. A layer
+A BatchNorm whose output only a sign / hwgq Quant reads is folded into that
+Quant's thresholds (``fold.batchnorm_thresholds``, exact bit for bit): the
+BatchNorm is skipped and the Quant compares its raw input with per-channel
+thresholds. Full-precision layers run as ordinary layers with their float blobs. A layer
 type outside ``SUPPORTED`` (losses, data layers, Python layers...) is refused
 when the model is loaded, with an error naming the layer.
 """
@@ -22,6 +25,7 @@ from .. import backend
 from ..layers._im2col import im2col
 from ..net import Net, TEST
 from . import packed_ops
+from .fold import batchnorm_thresholds
 
 SUPPORTED = frozenset((
     "Input", "Convolution", "InnerProduct", "Pooling", "BatchNorm", "Scale", "Bias",
@@ -155,6 +159,49 @@ class PackedConvolution(_PackedLinear):
         return cache[gi]
 
 
+class _SkippedBatchNorm:
+    """A BatchNorm folded into the next Quant's thresholds: passes x through."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.type = inner, inner.name, inner.type
+        self.blobs, self.loss_weights = inner.blobs, inner.loss_weights
+        self.param_propagate_down = [False] * len(inner.blobs)
+
+    def reshape(self, bottom, top):
+        if top[0] is not bottom[0]:
+            top[0].reshape(bottom[0].shape)
+
+    def forward(self, bottom, top):
+        if top[0] is not bottom[0]:
+            top[0].data = bottom[0].data
+
+
+class ThresholdQuant(_SkippedBatchNorm):
+    """Quant(BatchNorm(x)) as per-channel thresholds on x (axis 1): the level
+    index is the number of thresholds x exceeds."""
+
+    def __init__(self, inner, bn_param, bn_blobs, levels):
+        super().__init__(inner)
+        q = inner.param.quant_param
+        if q.forward_func == "sign":
+            cuts = [-np.float32(1e-45)]  # BN(x) >= 0: -0.0 counts as >= 0
+        else:
+            centers = np.asarray(q.centers, np.float32)
+            cuts = [0.0] + list((centers[:-1] + centers[1:]) / np.float32(2))
+        self.levels = np.asarray(levels, np.float32)
+        if q.forward_func == "hwgq" and not q.negative_slope:
+            self.levels[0] = -np.float32(0.0)
+        self.tau = batchnorm_thresholds(bn_blobs, bn_param.eps, cuts)  # (C, T)
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        xp = backend.get_array_module(x)
+        tau = xp.asarray(self.tau).reshape((1,) + self.tau.shape[:1] + (1,) * (x.ndim - 2)
+                                           + self.tau.shape[1:])
+        idx = (x[..., None] > tau).sum(axis=-1)
+        top[0].data = xp.asarray(self.levels)[idx]
+
+
 class PackedNet(Net):
     """A Net built from a packed model: ``PackedNet(path)`` (TEST phase).
     ``forward`` / ``blobs`` as the pycaffe Net; ``packed_layers`` maps each
@@ -173,6 +220,7 @@ class PackedNet(Net):
         self._install(model, path)
 
     def _install(self, model, path):
+        self._fold_thresholds(model)
         for i, (name, layer) in enumerate(zip(self._layer_names, self.layers)):
             for j, a in model.floats.get(name, {}).items():
                 layer.blobs[j].set_values(a.reshape(layer.blobs[j].shape))
@@ -191,6 +239,26 @@ class PackedNet(Net):
             self.layers[i] = cls(layer, packed, coding)
             self.packed_layers[name] = ("xnor" if coding.is_sign and not packed.ternary
                                         else "bit-serial")
+
+    def _fold_thresholds(self, model):
+        """Replace BatchNorm -> Quant(sign / hwgq) pairs by ThresholdQuant."""
+        layers = self._param.layer
+        self.threshold_folded = []
+        for i in range(len(layers) - 1):
+            bn, q = layers[i], layers[i + 1]
+            if bn.type != "BatchNorm" or q.type != "Quant" or list(q.bottom) != [bn.top[0]]:
+                continue
+            levels = _quant_levels(q)
+            blobs = model.floats.get(bn.name, {})
+            readers = [j for j in range(i + 1, len(layers)) if bn.top[0] in layers[j].bottom]
+            if levels is None or readers != [i + 1] or len(blobs) != 3:
+                continue
+            if not self.layers[i].use_global_stats:
+                continue
+            self.layers[i] = _SkippedBatchNorm(self.layers[i])
+            self.layers[i + 1] = ThresholdQuant(self.layers[i + 1], bn.batch_norm_param,
+                                                [blobs[j] for j in range(3)], levels)
+            self.threshold_folded.append(bn.name)
 
     def forward(self, **inputs):
         """Set the named inputs, run, and return {output blob: array}."""

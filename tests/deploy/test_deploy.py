@@ -221,3 +221,26 @@ def test_train_val_needs_an_input_shape(tmp_path):
         pipeline.deploy_form(param, source="m.prototxt")
     out = pipeline.deploy_form(param, input_shape=[2, 1, 4, 4])
     assert [l.type for l in out.layer] == ["Input", "ReLU"] and list(out.layer[0].top) == ["data"]
+
+
+@pytest.mark.parametrize("quant", ["3ne", "3ne_slope", "sign"])
+def test_unfolded_packed_net_folds_batchnorm_into_quant_thresholds(tmp_path, quant):
+    model = tmp_path / "train.prototxt"
+    model.write_text(HWGQ % {"q": QUANTS[quant]})
+    backend.set_random_seed(0)
+    net = Net(str(model), TEST)
+    _calibrate(net, np.random.default_rng(0))
+    net.save(str(tmp_path / "w.caffemodel"))
+    _, bw_param, _, packed, _ = pipeline.build_deploy(str(model), str(tmp_path / "w.caffemodel"),
+                                                      do_fold=False)
+    pack.save_packed(packed, tmp_path / "m.lbpack")
+    pnet = PackedNet(str(tmp_path / "m.lbpack"))
+    assert pnet.threshold_folded == ["bn1", "bn2", "bn3"]
+    x = np.random.default_rng(1).standard_normal((4, 3, 10, 10)).astype(np.float32)
+    bw = _forward(Net(bw_param, TEST), x)
+    pnet.forward(data=x)
+    got = pnet.blob_by_name("qt1").data
+    np.testing.assert_array_equal(got, bw["qt1"])  # float conv1, then exact thresholds
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(bw["qt1"]))
+    for name in ("qt2", "qt3"):
+        assert_close_with_flips(pnet.blob_by_name(name).data, bw[name], 0.01)

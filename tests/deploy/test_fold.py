@@ -86,3 +86,25 @@ def test_output_read_twice_is_not_folded():
     net = Net(param, TEST)
     _, folded = fold.fold_batchnorm(net.to_proto())
     assert "bn2" not in folded and "bn1" in folded
+
+
+def test_batchnorm_thresholds_are_exact_bit_for_bit():
+    """BN(x) > t  <=>  x > tau, checked on every float32 near each tau and on
+    the BatchNorm layer's own float32 output."""
+    from tests.helpers import build_layer, run_forward
+    rng = np.random.default_rng(5)
+    c = 6
+    blobs = [rng.standard_normal(c).astype(np.float32) * 4,
+             rng.uniform(0.01, 3, c).astype(np.float32) * 4, np.float32([4])]
+    ts = np.float32([0, 0.807, 1.345, -np.float32(1e-45)])
+    tau = fold.batchnorm_thresholds(blobs, 1e-5, ts)
+    near = [np.nextafter(tau, np.float32(np.inf) * s) for s in (1, -1)]
+    x = np.concatenate([tau, *near, rng.standard_normal((c, 200)).astype(np.float32) * 5], axis=1)
+    layer, bottom, top = build_layer('name: "bn" type: "BatchNorm" '
+                                     'batch_norm_param { use_global_stats: true eps: 1e-5 }',
+                                     [x.T.reshape(-1, c)], dtype=np.float32)
+    for blob, value in zip(layer.blobs, blobs):
+        blob.data[...] = value
+    y = run_forward(layer, bottom, top)[0].T  # (c, n)
+    for j, t in enumerate(ts):
+        np.testing.assert_array_equal(y > t, x > tau[:, j:j + 1])
