@@ -87,10 +87,6 @@ class _PackedLinear:
     def backward(self, top, propagate_down, bottom):
         raise PackedRuntimeError("layer '%s': the packed runtime has no backward" % self.name)
 
-    def _finish(self, y, top):
-        if self.bias is not None:
-            y = y + self.bias.reshape(1, -1)
-        return y
 
 
 class PackedInnerProduct(_PackedLinear):
@@ -98,7 +94,9 @@ class PackedInnerProduct(_PackedLinear):
         inner = self.inner
         x = bottom[0].data.reshape(inner.m, inner.k)
         y = packed_ops.packed_matmul(self.coding.index(x), self.coding, self.weights)
-        top[0].data = self._finish(y, top).reshape(top[0].shape)
+        if self.bias is not None:
+            y += self.bias.reshape(1, -1)
+        top[0].data = y.reshape(top[0].shape)
 
 
 class PackedConvolution(_PackedLinear):
@@ -267,7 +265,5 @@ class PackedNet(Net):
             blob.reshape(*np.shape(value))
             blob.data[...] = value
         self.forward_prefilled()
-        names = set(self._blob_names)
         consumed = {b for lp in self._param.layer for b in lp.bottom}
-        return {n: self.blob_by_name(n).data for n in self._blob_names
-                if n in names and n not in consumed}
+        return {n: self.blob_by_name(n).data for n in self._blob_names if n not in consumed}
