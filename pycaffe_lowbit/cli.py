@@ -248,6 +248,12 @@ def cmd_plot(args, log):
 # Commands with their own arguments instead of the common net flags.
 _OWN_FLAGS = {"draw": _draw_flags, "parse_log": _parse_log_flags, "plot": _plot_flags}
 
+# deploy, convert, upgrade_net_proto_text/binary (cli_deploy.py).
+from .cli_deploy import DEPLOY_COMMANDS  # noqa: E402
+for _name, (_run, _help, _add_flags) in DEPLOY_COMMANDS.items():
+    COMMANDS[_name] = (_run, _help)
+    _OWN_FLAGS[_name] = _add_flags
+
 
 def build_parser():
     parser = argparse.ArgumentParser(
