@@ -10,9 +10,8 @@ Caffe's iostream prints it (``%g``, 6 significant digits) but whose value may
 differ (timings; losses, which are chaotic). Values that are deterministic
 (the first test, the scoring of fixed weights) are compared as numbers too.
 
-The Data layer of the golden net is fed by ``solver_data.LMDBFeed`` (a Python
-layer reading the same LMDB in the same order), as the Data layer is another
-issue's; the net file is otherwise Caffe's.
+The net file is Caffe's, unchanged: its Data layers read the golden LMDBs,
+linked into the run folder.
 """
 import os
 import re
@@ -22,8 +21,6 @@ import sys
 
 import pytest
 
-from pycaffe_lowbit.io import text
-from solver_data import feed_net_param
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOGS = os.path.join(ROOT, "tests", "data", "golden", "logs")
@@ -170,9 +167,10 @@ def layout(tmp_path):
     solvers, logs = tmp_path / "solvers", tmp_path / "logs"
     solvers.mkdir()
     (logs / "cli_snapshot").mkdir(parents=True)
-    net = text.read_net_param(os.path.join(SOLVERS, "lenet_train_test.prototxt"))
-    text.write_text(feed_net_param(net), str(solvers / "lenet_train_test.prototxt"))
-    shutil.copy(os.path.join(SOLVERS, "lenet_init.caffemodel"), str(solvers))
+    for name in ("lenet_train_test.prototxt", "lenet_init.caffemodel"):
+        shutil.copy(os.path.join(SOLVERS, name), str(solvers))
+    for name in ("digits_train_lmdb", "digits_test_lmdb"):
+        os.symlink(os.path.join(SOLVERS, name), str(solvers / name))
     shutil.copy(os.path.join(LOGS, "caffe_train_lenet_sgd.solver.prototxt"), str(logs))
     return tmp_path
 
