@@ -41,7 +41,6 @@ MODELS = model_zoo.all_models()
 BY_FOLDER = {m.folder: m for m in MODELS}
 FILES = [(m, name) for m in MODELS for name in m.files]
 NETS = [(m, name) for m, name in FILES if not name.startswith(("solver", "deploy"))]
-SOLVERS = [(m, name) for m, name in FILES if name.startswith("solver")]
 SEEDED = [(m, name) for m, name in FILES
           if m.seed_dir and os.path.exists(os.path.join(SEEDS, m.seed_dir, name))]
 BATCH = 2

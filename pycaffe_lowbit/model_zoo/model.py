@@ -47,8 +47,9 @@ class Model:
 
     ``files``: file name -> (message, header lines); ``title``, ``seed``,
     ``data``, ``train``: README lines 1-4 (what it is, which seed it mirrors,
-    the data it expects with the ``--set`` overrides that point it there, the
-    command that trains it); ``overrides``: those ``--set`` values;
+    the data it expects, the command that trains it with the ``--set``
+    overrides that point its data layers at the user's copies);
+    ``overrides``: those ``--set`` values;
     ``module``: the model_zoo module that builds it (README line 5);
     ``seed_dir``: the seed folder it mirrors, under ``seeds/`` (None: no seed)."""
     folder: str
