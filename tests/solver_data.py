@@ -1,15 +1,12 @@
-"""Test helper: feed the golden solver runs' digit LMDBs without a Data layer.
+"""Test helpers for the solver tests.
 
-``LMDBFeed`` is a Python layer (``python_param { module: "solver_data"
-layer: "LMDBFeed" param_str: "<lmdb path> <batch size>" }``) that behaves like
-Caffe's Data layer on these LMDBs: Datums (uint8 1x28x28 + label) in key order,
-scaled by 0.00390625 (the ``transform_param`` of the golden net), one batch per
-forward, cycling through the database.
+``golden_solver_param(run)`` gives the SolverParameter of a golden run of
+official Caffe (tests/data/golden/solvers) with its net inlined as
+``net_param``. The net keeps its Data layers: their sources are relative to
+SOLVERS, Caffe's working directory for those runs, so run it from there.
 
-``golden_solver_param(run)`` gives the SolverParameter of a golden run with the
-net inlined as ``net_param`` and each Data layer replaced by an LMDBFeed.
+``ArrayFeed`` and ``tiny_net_param`` make a tiny net for closed-form checks.
 """
-import functools
 import os
 
 import numpy as np
@@ -22,83 +19,12 @@ SOLVERS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "data", "golden", "solvers")
 
 
-@functools.lru_cache(maxsize=None)
-def read_lmdb(path):
-    """(images float32 (N, C, H, W) unscaled, labels float32 (N,)) in key order."""
-    import lmdb
-    env = lmdb.open(path, readonly=True, lock=False)
-    images, labels = [], []
-    try:
-        with env.begin() as txn:
-            for _, value in txn.cursor():
-                datum = caffe_pb2.Datum()
-                datum.ParseFromString(value)
-                shape = (datum.channels, datum.height, datum.width)
-                if datum.data:
-                    pixels = np.frombuffer(datum.data, np.uint8)
-                else:
-                    pixels = np.asarray(datum.float_data, np.float32)
-                images.append(pixels.reshape(shape).astype(np.float32))
-                labels.append(datum.label)
-    finally:
-        env.close()
-    return np.stack(images), np.asarray(labels, np.float32)
-
-
-class LMDBFeed(PyLayer):
-    """tops: data (batch, C, H, W) scaled, label (batch,)."""
-
-    def setup(self, bottom, top):
-        parts = self.param_str.split()
-        self.source = parts[0]
-        self.batch_size = int(parts[1])
-        self.scale = float(parts[2]) if len(parts) > 2 else 0.00390625
-        images, labels = read_lmdb(self.source)
-        self.images = images * np.float32(self.scale)
-        self.labels = labels
-        self.cursor = 0
-        top[0].reshape((self.batch_size,) + self.images.shape[1:])
-        top[1].reshape((self.batch_size,))
-
-    def reshape(self, bottom, top):
-        pass
-
-    def forward(self, bottom, top):
-        n = len(self.labels)
-        idx = (self.cursor + np.arange(self.batch_size)) % n
-        self.cursor = (self.cursor + self.batch_size) % n
-        top[0].data[...] = self.images[idx]
-        top[1].data[...] = self.labels[idx]
-
-    def backward(self, top, propagate_down, bottom):
-        pass
-
-
-def feed_net_param(net_param, base_dir=SOLVERS):
-    """A copy of ``net_param`` with each Data layer replaced by an LMDBFeed."""
-    out = caffe_pb2.NetParameter()
-    out.CopyFrom(net_param)
-    for layer in out.layer:
-        if layer.type != "Data":
-            continue
-        source = os.path.join(base_dir, layer.data_param.source)
-        scale = layer.transform_param.scale if layer.transform_param.HasField("scale") else 1.0
-        batch = layer.data_param.batch_size
-        layer.type = "Python"
-        layer.ClearField("data_param")
-        layer.ClearField("transform_param")
-        layer.python_param.module = "solver_data"
-        layer.python_param.layer = "LMDBFeed"
-        layer.python_param.param_str = "%s %d %r" % (source, batch, scale)
-    return out
-
-
 def golden_solver_param(run):
-    """The SolverParameter of golden run ``run`` with an inline, fed net."""
+    """The SolverParameter of golden run ``run`` with its net inline."""
     param = text.read_solver_param(os.path.join(SOLVERS, run + ".solver.prototxt"))
     net = text.read_net_param(os.path.join(SOLVERS, param.net))
     param.ClearField("net")
-    param.net_param.CopyFrom(feed_net_param(net))
+    param.net_param.CopyFrom(net)
     param.snapshot = 0
     param.snapshot_prefix = os.path.join(SOLVERS, "snap_unused", "lenet")
     return param

@@ -65,3 +65,24 @@ def test_errors_name_the_database_and_record(tmp_path):
     bad.height = 3
     with pytest.raises(DataError, match="record 1: Datum data has 4 bytes"):
         datum_to_array(bad, where="record 1")
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "leveldb"])
+def test_several_readers_of_one_database_at_once(tmp_path, backend):
+    if backend == "leveldb":
+        pytest.importorskip("plyvel")
+    path = str(tmp_path / "db")
+    with open_db(path, backend, "w") as db:
+        for i in range(3):
+            db.put("%d" % i, b"v%d" % i)
+    a, b = open_db(path, backend), open_db(path, backend)   # one handle, two cursors
+    walk = a.items()
+    assert next(walk) == (b"0", b"v0")
+    assert [k for k, _ in b.items()] == [b"0", b"1", b"2"]
+    assert next(walk) == (b"1", b"v1")
+    a.close()
+    assert len(b) == 3 and [k for k, _ in b.items()][-1] == b"2"
+    b.close()
+    with open_db(path, backend, "a") as again:             # all closed: writable again
+        again.put("3", b"v3")
+    assert len(open_db(path, backend)) == 4

@@ -560,7 +560,8 @@ FINAL_WEIGHT_RTOL = {"adam": 0.15, "sgd_l1": 0.1}
 
 
 @pytest.mark.parametrize("run", GOLDEN_RUNS)
-def test_golden_run(run, loglines):
+def test_golden_run(run, loglines, monkeypatch):
+    monkeypatch.chdir(solver_data.SOLVERS)   # Caffe's working directory: Data sources
     golden = np.load(os.path.join(solver_data.SOLVERS, run + ".npz"))
     solver = get_solver(solver_data.golden_solver_param(run))
     solver.net.copy_from(os.path.join(solver_data.SOLVERS, "lenet_init.caffemodel"))
@@ -635,9 +636,10 @@ def test_golden_run(run, loglines):
             assert np.sum(w * w) == pytest.approx(stats[2], rel=2 * tol), (run, key)
 
 
-def test_resume_from_caffes_solverstate_continues_as_caffe():
+def test_resume_from_caffes_solverstate_continues_as_caffe(monkeypatch):
     """A fresh solver restores official Caffe's lenet_resume_iter_20.solverstate
     and runs iterations 20..39 with Caffe's losses (resume.npz loss_resumed)."""
+    monkeypatch.chdir(solver_data.SOLVERS)
     golden = np.load(os.path.join(solver_data.SOLVERS, "resume.npz"))
     solver = get_solver(solver_data.golden_solver_param("resume"))
     solver.restore(os.path.join(solver_data.SOLVERS, "lenet_resume_iter_20.solverstate"))

@@ -5,8 +5,14 @@
 and for mode "w" (a new database, as Caffe's NEW) or "a" (append),
 ``db.put(key, value)`` and ``db.commit()``. LevelDB needs the optional plyvel
 package (``pip install pycaffe_lowbit[leveldb]``).
+
+Several readers of one database in a process (a train and a test net, two
+nets on one LMDB) share one open handle, because neither LMDB nor LevelDB
+allows a second open of the same path in a process; each reader walks it with
+its own cursor (``items()``), and the handle closes with its last reader.
 """
 import os
+import threading
 
 import lmdb
 
@@ -38,6 +44,38 @@ def open_db(path, backend="lmdb", mode="r"):
     return (LMDB if name == "lmdb" else LevelDB)(path, mode)
 
 
+class _SharedHandles:
+    """Read handles by real path, counted: ``acquire`` opens on first use,
+    ``release`` closes after the last user."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._open = {}
+
+    def acquire(self, path, opener):
+        key = os.path.realpath(path)
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is None:
+                entry = self._open[key] = [opener(), 0]
+            entry[1] += 1
+            return entry[0]
+
+    def release(self, path, closer):
+        key = os.path.realpath(path)
+        with self._lock:
+            entry = self._open.get(key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._open[key]
+                closer(entry[0])
+
+
+_READERS = _SharedHandles()
+
+
 class LMDB:
     """An LMDB environment (a folder holding data.mdb)."""
     _MAP_SIZE = 1 << 30
@@ -51,7 +89,8 @@ class LMDB:
                     raise DataError("%s is not an LMDB database (no data.mdb in it)" % path)
                 # No lock file: reading never writes into the data folder, so
                 # read-only folders and shipped LMDBs (data.mdb only) open.
-                self.env = lmdb.open(path, readonly=True, lock=False, readahead=False)
+                self.env = _READERS.acquire(path, lambda: lmdb.open(
+                    path, readonly=True, lock=False, readahead=False))
             else:
                 os.makedirs(path, exist_ok=True)
                 self.env = lmdb.open(path, map_size=self._MAP_SIZE)
@@ -83,8 +122,14 @@ class LMDB:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
 
     def close(self):
-        self.commit()
-        self.env.close()
+        if self.env is None:
+            return
+        if self.mode == "r":
+            _READERS.release(self.path, lambda env: env.close())
+        else:
+            self.commit()
+            self.env.close()
+        self.env = None
 
     def __enter__(self):
         return self
@@ -104,8 +149,12 @@ class LevelDB:
                             "pip install 'pycaffe_lowbit[leveldb]' (or pip install plyvel); "
                             "or convert the data to LMDB") from None
         self.path = path
+        self.mode = mode
         try:
-            self.db = plyvel.DB(path, create_if_missing=(mode != "r"))
+            if mode == "r":
+                self.db = _READERS.acquire(path, lambda: plyvel.DB(path))
+            else:
+                self.db = plyvel.DB(path, create_if_missing=True)
         except Exception as exc:  # plyvel raises its own Error types
             raise DataError("cannot open LevelDB %s: %s" % (path, exc)) from None
         self._batch = None
@@ -127,8 +176,14 @@ class LevelDB:
             self._batch = None
 
     def close(self):
-        self.commit()
-        self.db.close()
+        if self.db is None:
+            return
+        if self.mode == "r":
+            _READERS.release(self.path, lambda db: db.close())
+        else:
+            self.commit()
+            self.db.close()
+        self.db = None
 
     def __enter__(self):
         return self

@@ -1,0 +1,160 @@
+"""Caffe's DataTransformer: crop, mirror, mean subtraction and scaling of a batch.
+
+For an image ``x`` of shape (C, H, W) (uint8 pixels or float_data), crop size
+``k`` (0: no crop, the output is H x W) and offsets (h0, w0):
+
+    y[c, i, j] = (x[c, h0 + i, w0 + j'] - m[c, h0 + i, w0 + j']) * scale
+    j' = j, or k - 1 - j when the image is mirrored
+
+computed in float32 as Caffe does (the difference is rounded to float32, then
+the product). The mean ``m`` is the ``mean_file`` BlobProto (C x H x W, cropped
+at the same offsets, so mirroring flips the mean-subtracted crop) or the
+``mean_value`` list (one value, or one per channel), or 0.
+
+Random draws, per image in batch order (as Caffe's Transform): the flip, when
+``mirror`` (a fair coin); then the crop offsets, in TRAIN with a crop
+(h0 uniform on 0..H-k, w0 on 0..W-k). In TEST the crop is centred:
+h0 = (H - k) // 2, w0 = (W - k) // 2. They come from the generator given to the
+transformer (a layer's own, seeded from the library's random seed).
+
+``force_color`` / ``force_gray`` decode encoded Datums in colour / grayscale;
+otherwise an encoded image keeps its own channel count.
+"""
+import logging
+import os
+
+import numpy as np
+
+from ..proto import caffe_pb2
+from . import sources
+from .datum import DataError, datum_to_array
+
+log = logging.getLogger("pycaffe_lowbit")
+
+
+class DataTransformer:
+    """The transform_param of one layer, applied in ``phase`` with random
+    draws from ``rng`` (a numpy Generator)."""
+
+    def __init__(self, param, phase, rng=None):
+        self.scale = np.float32(param.scale)
+        self.crop = int(param.crop_size)
+        self.mirror = bool(param.mirror)
+        self.train = phase == caffe_pb2.TRAIN
+        self.force_color = bool(param.force_color)
+        self.force_gray = bool(param.force_gray)
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.mean = None
+        self.mean_values = np.asarray(param.mean_value, np.float32)
+        self._warned_force = False
+        if param.HasField("mean_file"):
+            if len(param.mean_value):
+                raise DataError("transform_param: cannot specify mean_file and mean_value "
+                                "at the same time")
+            self.mean = _read_mean(param.mean_file)
+        if self.force_color and self.force_gray:
+            raise DataError("transform_param: cannot set both force_color and force_gray")
+
+    # -- decoding ----------------------------------------------------------------
+    def decode(self, datum, where="record"):
+        """The (C, H, W) pixels of a Datum, decoding encoded images with
+        force_color / force_gray (which raw Datums ignore, as in Caffe)."""
+        if not datum.encoded and (self.force_color or self.force_gray) \
+                and not self._warned_force:
+            log.error("force_color and force_gray only for encoded datum")
+            self._warned_force = True
+        return datum_to_array(datum, self.force_color, self.force_gray, where)
+
+    # -- shapes ------------------------------------------------------------------
+    def output_shape(self, image_shape):
+        """(C, h, w) of the transformed (C, H, W) image; a DataError when the
+        crop or the mean does not fit it."""
+        c, h, w = image_shape
+        if min(image_shape) <= 0:
+            raise DataError("empty image (C x H x W = %dx%dx%d): a Datum with pixels "
+                            "was expected" % (c, h, w))
+        if self.crop and (h < self.crop or w < self.crop):
+            raise DataError("image of %dx%d is smaller than crop_size %d"
+                            % (h, w, self.crop))
+        if self.mean is not None and self.mean.shape != tuple(image_shape):
+            raise DataError("the mean file is %s (C x H x W) but the image is %s"
+                            % ("x".join(map(str, self.mean.shape)),
+                               "x".join(map(str, image_shape))))
+        if len(self.mean_values) not in (0, 1, c):
+            raise DataError("specify either 1 mean_value or as many as channels: %d "
+                            "values for %d channels" % (len(self.mean_values), c))
+        return (c, self.crop or h, self.crop or w)
+
+    # -- random draws --------------------------------------------------------------
+    def draw(self, heights, widths):
+        """(h_off, w_off, mirror) int arrays, one entry per image of the
+        given heights and widths, drawn in Caffe's order."""
+        heights, widths = np.asarray(heights), np.asarray(widths)
+        n = len(heights)
+        flip = (self.rng.integers(0, 2, n) if self.mirror else np.zeros(n, np.int64))
+        if not self.crop:
+            return np.zeros(n, np.int64), np.zeros(n, np.int64), flip
+        if self.train:
+            return (self.rng.integers(0, heights - self.crop + 1),
+                    self.rng.integers(0, widths - self.crop + 1), flip)
+        return (heights - self.crop) // 2, (widths - self.crop) // 2, flip
+
+    # -- the transform -------------------------------------------------------------
+    def transform(self, images, draws=None):
+        """float32 (N, C, h, w) from N (C, H, W) images (shapes checked with
+        ``output_shape``). ``draws`` = (h_off, w_off, mirror) replaces the
+        random draws (tests inject Caffe's recovered crops this way)."""
+        shapes = [tuple(im.shape) for im in images]
+        for shape in set(shapes):
+            self.output_shape(shape)
+        if draws is None:
+            draws = self.draw([s[1] for s in shapes], [s[2] for s in shapes])
+        h_off, w_off, flip = (np.asarray(d, np.int64) for d in draws)
+        if len(set(shapes)) == 1:
+            return self._apply(np.stack(images), h_off, w_off, flip)
+        # Images of different sizes (allowed with a crop): one at a time.
+        return np.concatenate([self._apply(im[None], h_off[i:i + 1], w_off[i:i + 1],
+                                           flip[i:i + 1])
+                               for i, im in enumerate(images)])
+
+    def _apply(self, batch, h_off, w_off, flip):
+        """Crop/mirror/mean/scale of a (N, C, H, W) batch of one image size."""
+        n, c, height, width = batch.shape
+        h, w = self.crop or height, self.crop or width
+        if not flip.any() and (h, w) == (height, width):
+            pixels = batch.astype(np.float32)
+            mean = self.mean
+        else:
+            cols = np.where(flip[:, None].astype(bool), np.arange(w)[::-1], np.arange(w))
+            rows = (h_off[:, None] + np.arange(h))[:, None, :, None]   # (N, 1, h, 1)
+            cols = (w_off[:, None] + cols)[:, None, None, :]           # (N, 1, 1, w)
+            chan = np.arange(c)[None, :, None, None]
+            pixels = batch[np.arange(n)[:, None, None, None], chan, rows, cols]
+            pixels = pixels.astype(np.float32)
+            mean = None if self.mean is None else self.mean[chan, rows, cols]
+        if mean is not None:
+            pixels -= mean
+        elif len(self.mean_values):
+            pixels -= self.mean_values.reshape(-1, 1, 1)
+        pixels *= self.scale
+        return pixels
+
+
+def _read_mean(path):
+    """The mean BlobProto as a float32 (C, H, W) array."""
+    from ..io.caffemodel import read_blobproto
+    if not os.path.exists(path):
+        raise DataError("transform_param.mean_file: mean file %s not found"
+                        % sources.resolved(path))
+    try:
+        mean = np.asarray(read_blobproto(path), np.float32)
+    except (OSError, ValueError) as exc:
+        raise DataError("transform_param.mean_file: %s" % exc) from None
+    if mean.ndim > 3:
+        if int(np.prod(mean.shape[:-3])) != 1:
+            raise DataError("transform_param.mean_file: %s holds %s; one C x H x W mean "
+                            "was expected" % (path, mean.shape))
+        mean = mean.reshape(mean.shape[-3:])
+    while mean.ndim < 3:
+        mean = mean[None]
+    return mean

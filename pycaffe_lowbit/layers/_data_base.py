@@ -1,0 +1,101 @@
+"""The base of Caffe's prefetching data layers (Data, ImageData, WindowData).
+
+No bottoms; top 0 is the data, top 1 (optional) the labels. ``layer_setup``
+gives the layer its own random generator (seeded from the library's, so
+``set_random_seed`` and the solver's ``random_seed`` make runs repeatable) and
+its DataTransformer, asks the subclass for a reader (an object whose
+``load_batch()`` returns (data float32 (N, C, H, W), labels float32 (N,))) and
+the first batch's shape, shapes the tops and starts prefetching
+``data_param.prefetch`` batches ahead (Caffe's BasePrefetchingDataLayer).
+``forward`` takes the next batch, reshapes the tops to it (each batch is
+shaped by its first image, as in Caffe) and copies it in, to the device in GPU
+mode. No backward.
+"""
+import logging
+
+import numpy as np
+
+from .. import backend
+from ..data.datum import DataError
+from ..data.prefetch import Prefetcher
+from ..data.transformer import DataTransformer
+from .base import Layer
+
+log = logging.getLogger("pycaffe_lowbit")
+
+
+class PrefetchingDataLayer(Layer):
+    exact_num_bottom = 0
+    min_num_top = 1
+    max_num_top = 2
+
+    def layer_setup(self, bottom, top):
+        self.output_labels = len(top) > 1
+        self.rng = np.random.default_rng(int(backend.rng().integers(1 << 63)))
+        try:
+            self.transformer = DataTransformer(self.param.transform_param, self.phase,
+                                               self.rng)
+            self.reader, shape = self.data_setup()
+        except DataError as exc:
+            raise self.error(str(exc)) from None
+        top[0].reshape(shape)
+        if self.output_labels:
+            top[1].reshape(shape[:1])
+        log.info("output data size: %s", ",".join(str(d) for d in shape))
+        self.prefetcher = Prefetcher(self.reader.load_batch, self.param.data_param.prefetch,
+                                     name="prefetch-%s" % self.name)
+
+    def data_setup(self):
+        """Open the source; return (reader, shape of the first batch)."""
+        raise NotImplementedError
+
+    def check_batch_size(self, batch_size):
+        if batch_size <= 0:
+            raise DataError("batch_size must be positive (got %d)" % batch_size)
+        return batch_size
+
+    def reshape(self, bottom, top):
+        """Each batch shapes the tops in ``forward``."""
+
+    def forward(self, bottom, top):
+        data, labels = self.prefetcher.next()
+        top[0].reshape(data.shape)
+        top[0].set_values(data)
+        if self.output_labels:
+            top[1].reshape(labels.shape)
+            top[1].set_values(labels)
+
+    def backward(self, top, propagate_down, bottom):
+        """No bottoms."""
+
+
+def checked_shape(transformer, shape, name):
+    """``transformer.output_shape(shape)``, errors prefixed by ``name``."""
+    try:
+        return transformer.output_shape(shape)
+    except DataError as exc:
+        raise DataError("%s: %s" % (name, exc)) from None
+
+
+def transform_batch(transformer, images, names, resize_hint):
+    """The transformed batch of (C, H, W) ``images``; ``names[i]`` names image
+    i in errors. The first image sets the size: without a crop every image
+    must have it, with a crop the same channel count and at least the crop."""
+    first = images[0].shape
+    checked_shape(transformer, first, names[0])
+    for image, name in zip(images[1:], names[1:]):
+        if image.shape == first:
+            continue
+        if not transformer.crop or image.shape[0] != first[0]:
+            raise DataError(
+                "%s: image is %s but %s, the first of its batch, is %s; every image of "
+                "a batch must have the same size%s"
+                % (name, _chw(image.shape), names[0], _chw(first),
+                   "" if transformer.crop else " (set transform_param.crop_size, or %s)"
+                   % resize_hint))
+        checked_shape(transformer, image.shape, name)
+    return transformer.transform(images)
+
+
+def _chw(shape):
+    return "x".join(str(d) for d in shape) + " (C x H x W)"

@@ -1,0 +1,115 @@
+"""Data: Datum records from an LMDB or LevelDB database (Caffe's DataLayer).
+
+data_param: ``source`` (the database, relative to the working directory),
+``backend`` (LMDB or LEVELDB; the proto's default is LEVELDB), ``batch_size``,
+``rand_skip`` (skip a random r records at the start, r uniform on
+0..rand_skip-1, as Caffe's ``rand() % rand_skip``), ``prefetch`` (batches read
+ahead). Records are read in key order, from the start again after the last
+("Restarting data prefetching from start."); each layer has its own cursor, so
+a train and a test net, or two nets, can read one database.
+
+Tops: data (batch, C, h, w) from the transform of each record (see
+data.transformer), label (batch,) from Datum.label, float32. The first record
+shapes the tops at setup, the first record of each batch shapes that batch; the
+others must have its size (or at least the crop size, with a crop), else a
+DataError names the database and the record.
+"""
+import logging
+import weakref
+
+import numpy as np
+
+from ..data import sources
+from ..data.datum import DataError, parse_datum
+from ..data.db import backend_name, open_db
+from ._data_base import PrefetchingDataLayer, checked_shape, transform_batch
+from .registry import register
+
+log = logging.getLogger("pycaffe_lowbit")
+
+_LEGACY_FIELDS = ("scale", "mean_file", "crop_size", "mirror")
+
+
+@register("Data")
+class Data(PrefetchingDataLayer):
+
+    def data_setup(self):
+        p = self.param.data_param
+        batch_size = self.check_batch_size(p.batch_size)
+        for field in _LEGACY_FIELDS:
+            if p.HasField(field):
+                log.warning("layer '%s': data_param.%s is deprecated and ignored, as in "
+                            "Caffe; set transform_param.%s", self.name, field, field)
+        name = backend_name(p.backend)
+        kind = {"lmdb": "LMDB", "leveldb": "LevelDB"}[name]
+        sources.require(self.name, "data_param.source", p.source, kind + " database",
+                        "/path/to/" + name)
+        db = open_db(p.source, name)
+        log.info("Opened %s %s", name, p.source)
+        reader = DatumReader(db, p.source, batch_size, self.transformer)
+        if p.rand_skip:
+            skip = int(self.rng.integers(p.rand_skip))
+            log.info("Skipping first %d data points.", skip)
+            reader.skip(skip)
+        return reader, (batch_size,) + reader.first_shape()
+
+
+class DatumReader:
+    """Batches of transformed Datums from a database, cycling in key order."""
+
+    def __init__(self, db, source, batch_size, transformer):
+        self.db = db
+        self.source = source
+        self.batch_size = batch_size
+        self.transformer = transformer
+        weakref.finalize(self, db.close)
+        self._records = _walk(db, source)
+        self._head = [next(self._records)]
+
+    def _next(self):
+        return self._head.pop() if self._head else next(self._records)
+
+    def skip(self, n):
+        """Skip ``n`` records (the first is read again for the shapes)."""
+        for _ in range(n):
+            self._next()
+        self._head = [self._next()]
+
+    def _image(self, record):
+        index, key, value = record
+        where = _where(self.source, index, key)
+        datum = parse_datum(value, where)
+        return self.transformer.decode(datum, where), datum.label
+
+    def first_shape(self):
+        """(C, h, w) of the transformed first record."""
+        record = self._head[0]
+        image, _ = self._image(record)
+        return checked_shape(self.transformer, image.shape,
+                             _where(self.source, record[0], record[1]))
+
+    def load_batch(self):
+        """(data float32 (batch, C, h, w), labels float32 (batch,))."""
+        records = [self._next() for _ in range(self.batch_size)]
+        images, labels = zip(*(self._image(r) for r in records))
+        names = [_where(self.source, r[0], r[1]) for r in records]
+        data = transform_batch(self.transformer, list(images), names,
+                               "resize when converting: convert_imageset "
+                               "--resize_height/--resize_width")
+        return data, np.asarray(labels, np.float32)
+
+
+def _where(source, index, key):
+    return "%s record %d (key %r)" % (source, index, bytes(key).decode("utf-8", "replace"))
+
+
+def _walk(db, source):
+    """(index, key, value) of every record in key order, again and again."""
+    while True:
+        count = 0
+        for key, value in db.items():
+            yield count, key, value
+            count += 1
+        if count == 0:
+            raise DataError("%s: the database is empty (no records)" % source)
+        log.info("Restarting data prefetching from start.")

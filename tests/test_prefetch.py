@@ -1,0 +1,51 @@
+"""Prefetcher: order, depth, exceptions re-raised, the thread stops with its owner."""
+import gc
+import threading
+
+import pytest
+
+from pycaffe_lowbit.data.prefetch import Prefetcher
+
+
+class Counter:
+    """load_batch yielding 0, 1, 2, ...; fails at ``fail_at`` if given."""
+
+    def __init__(self, fail_at=None):
+        self.n = 0
+        self.fail_at = fail_at
+
+    def load_batch(self):
+        if self.n == self.fail_at:
+            raise KeyError("record %d is broken" % self.n)
+        self.n += 1
+        return self.n - 1
+
+
+@pytest.mark.parametrize("depth", [0, 1, 4])
+def test_batches_come_in_order_and_at_most_depth_ahead(depth):
+    source = Counter()
+    p = Prefetcher(source.load_batch, depth)
+    assert [p.next() for _ in range(10)] == list(range(10))
+    p.close()
+    # the thread has loaded at most depth batches beyond the ones taken (+1 in hand)
+    assert 10 <= source.n <= 10 + depth + 1
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_an_exception_is_raised_in_next_at_its_batch_and_after(depth):
+    p = Prefetcher(Counter(fail_at=3).load_batch, depth)
+    assert [p.next() for _ in range(3)] == [0, 1, 2]
+    for _ in range(2):
+        with pytest.raises(KeyError, match="record 3 is broken"):
+            p.next()
+
+
+def test_the_thread_stops_when_the_prefetcher_is_collected():
+    p = Prefetcher(Counter().load_batch, 2, name="prefetch-test-gc")
+    p.next()
+    thread = p._thread
+    del p
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert "prefetch-test-gc" not in [t.name for t in threading.enumerate()]
