@@ -131,6 +131,16 @@ class _ConvolutionBase(Layer):
         for t in top:
             t.reshape(shape)
 
+    # -- the weight the GEMMs use ------------------------------------------------
+    def _forward_weight(self):
+        """W for this forward: the blob itself. Quantized layers override this
+        (and ``_backward_weight``) to compute with an effective weight."""
+        return self.blobs[0].data
+
+    def _backward_weight(self):
+        """W for the input gradient: the one the last forward used."""
+        return self.blobs[0].data
+
     # -- the two directions of the column GEMM ----------------------------------
     def _geom(self):
         return self.kernel, self.stride, self.pad, self.dilation
@@ -224,7 +234,7 @@ class Convolution(_ConvolutionBase):
     """y = W * x + b (cross-correlation, as Caffe); see the module docstring."""
 
     def forward(self, bottom, top):
-        w = self._weight_matrix(self.blobs[0].data)
+        w = self._weight_matrix(self._forward_weight())
 
         def chunk(xp, x, n0, n1, out):   # im2col, then W @ columns
             self._from_gemm(xp.matmul(w, self._im2col_gemm(x, n0, n1)), out)
@@ -233,9 +243,10 @@ class Convolution(_ConvolutionBase):
     def _backward_chunks(self, xp, x, dy, dx, want_w):
         """dW pieces: dy @ im2col(x)^T; dx: col2im(W^T @ dy), or with stride 1 the
         correlation of dy with the flipped kernel when that is cheaper."""
-        w = self._weight_matrix(self.blobs[0].data)
+        w_data = self._backward_weight()
+        w = self._weight_matrix(w_data)
         flipped = dx is not None and self._flipped_backward()
-        w_flip = self._flipped_weight_matrix() if flipped else None
+        w_flip = self._flipped_weight_matrix(w_data) if flipped else None
         for n0, n1 in self._chunk_list(xp, both=flipped):
             dyc = self._to_gemm(dy, n0, n1)
             if want_w:
@@ -255,9 +266,9 @@ class Convolution(_ConvolutionBase):
         return self.num_output * int(np.prod(self.in_size, dtype=np.int64)) <= \
             self.channels * int(np.prod(self.out_size, dtype=np.int64))
 
-    def _flipped_weight_matrix(self):
+    def _flipped_weight_matrix(self, w):
         """W[o, c, j] as (g, C / g, (O / g) * prod(K)) over (o, K - 1 - j)."""
-        g, w = self.group, self.blobs[0].data
+        g = self.group
         flip = (Ellipsis,) + (slice(None, None, -1),) * self.n_spatial
         w = w.reshape((g, w.shape[0] // g) + w.shape[1:])[flip]
         return w.swapaxes(1, 2).reshape(g, self.channels // g, -1)
@@ -276,7 +287,7 @@ class Deconvolution(_ConvolutionBase):
     reverse = True
 
     def forward(self, bottom, top):
-        wt = self._weight_matrix(self.blobs[0].data).swapaxes(1, 2)
+        wt = self._weight_matrix(self._forward_weight()).swapaxes(1, 2)
 
         def chunk(xp, x, n0, n1, out):   # W^T @ x, then col2im
             self._col2im_gemm(xp.matmul(wt, self._to_gemm(x, n0, n1)), out)
@@ -284,7 +295,7 @@ class Deconvolution(_ConvolutionBase):
 
     def _backward_chunks(self, xp, x, dy, dx, want_w):
         """dW pieces: x @ im2col(dy)^T; dx: W @ im2col(dy)."""
-        w = self._weight_matrix(self.blobs[0].data)
+        w = self._weight_matrix(self._backward_weight())
         for n0, n1 in self._chunk_list(xp):
             col = self._im2col_gemm(dy, n0, n1)
             if want_w:

@@ -18,6 +18,7 @@ from .registry import register
 class InnerProduct(Layer):
     exact_num_bottom = 1
     exact_num_top = 1
+    honours_transpose = True   # the quantized subclasses keep W as N x K
 
     def layer_setup(self, bottom, top):
         ip = self.param.inner_product_param
@@ -25,7 +26,7 @@ class InnerProduct(Layer):
         if self.num_output <= 0:
             raise self.error("num_output must be > 0 (got %d)" % self.num_output)
         self.bias_term = ip.bias_term
-        self.transpose = ip.transpose
+        self.transpose = ip.transpose and self.honours_transpose
         self.axis = canonical_axis(self, bottom[0], ip.axis)
         self.k = bottom[0].count_range(self.axis)
         n, k = self.num_output, self.k
@@ -45,15 +46,23 @@ class InnerProduct(Layer):
         self.m = bottom[0].count_range(0, axis)
         top[0].reshape(bottom[0].shape[:axis] + (self.num_output,))
 
-    def _w(self):
-        """W as the K x N right factor: top = X @ _w()."""
-        w = self.blobs[0].data
+    def _forward_weight(self):
+        """W for this forward: the blob itself. Quantized layers override this
+        (and ``_backward_weight``) to compute with an effective weight."""
+        return self.blobs[0].data
+
+    def _backward_weight(self):
+        """W for the input gradient: the one the last forward used."""
+        return self.blobs[0].data
+
+    def _w(self, w):
+        """W as the K x N right factor: top = X @ _w(W)."""
         return w if self.transpose else w.T
 
     def forward(self, bottom, top):
         xp = backend.get_array_module(bottom[0].data)
         x = bottom[0].data.reshape(self.m, self.k)
-        y = xp.matmul(x, self._w())
+        y = xp.matmul(x, self._w(self._forward_weight()))
         if self.bias_term:
             y += self.blobs[1].data
         top[0].data = y.reshape(top[0].shape)
@@ -81,5 +90,5 @@ class InnerProduct(Layer):
         if self.bias_term and self.param_propagate_down[1]:
             self.blobs[1].diff += dy.sum(axis=0)
         if propagate_down[0]:
-            dx = xp.matmul(dy, self._w().T)
+            dx = xp.matmul(dy, self._w(self._backward_weight()).T)
             bottom[0].diff = dx.reshape(bottom[0].shape)

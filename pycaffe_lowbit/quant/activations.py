@@ -1,0 +1,126 @@
+"""Elementwise activation quantizers: a value function and a pseudo-gradient.
+
+Value functions (``forward(x)``), as the HWGQ fork's Quant layer computes them:
+
+    HWGQ(c, s)    y = -s                     for x <= 0 (-0.0 when s = 0)
+                  y = c_i for the first i with x <= t_i, 0 < x
+                  t_i = (c_i + c_{i+1}) / 2 in float32, t_K = +inf
+                  (a tie x = t_i takes the lower level; no zero level for x > 0)
+    Sign()        y = +1 if x >= 0 (0 and -0.0 included) else -1
+    HardTanh()    y = clamp(x, -1, 1)
+    LeakyReLU(s)  y = x if x > 0 else s x
+
+Pseudo-gradients (``backward(x, dy)``), with clip = +inf when not positive:
+
+    ReLUGrad(s, clip)   dx = dy * (1 if x > 0 else s) * [x <= clip]
+    HardTanhGrad(clip)  dx = dy * [-clip <= x <= clip]
+
+``ActivationQuantizer(value, gradient)`` joins one of each. Outputs have x's
+dtype and array module; x may have any shape.
+"""
+import math
+
+import numpy as np
+
+from .. import backend
+
+
+def _clip_value(clip):
+    """clip_thr as the forks read it: a positive bound, otherwise none (+inf)."""
+    clip = float(clip)
+    return clip if clip > 0 else math.inf
+
+
+class HWGQ:
+    """Half-wave Gaussian quantizer with positive levels ``centers`` (increasing)
+    and the constant -negative_slope for x <= 0. See the module docstring."""
+
+    def __init__(self, centers, negative_slope=0.0):
+        c = np.asarray(centers, np.float32)
+        if c.ndim != 1 or c.size == 0:
+            raise ValueError("HWGQ needs at least one center")
+        if not (np.all(c > 0) and np.all(np.diff(c) > 0)):
+            raise ValueError("HWGQ centers must be positive and increasing (got %s)"
+                             % ", ".join("%g" % v for v in c))
+        self.centers = c
+        self.thresholds = (c[:-1] + c[1:]) / np.float32(2)   # float32 midpoints
+        self.negative_slope = np.float32(negative_slope)
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        levels = xp.asarray(self.centers.astype(x.dtype))
+        idx = xp.searchsorted(xp.asarray(self.thresholds.astype(x.dtype)), x, side="left")
+        low = xp.asarray(-self.negative_slope, dtype=x.dtype)   # -0.0 when the slope is 0
+        return xp.where(x > 0, levels[idx], low)
+
+
+class Sign:
+    """y = +1 if x >= 0 else -1 (so sign(0) = sign(-0.0) = +1)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        one = x.dtype.type(1)
+        return xp.where(x >= 0, one, -one)
+
+
+class HardTanh:
+    """y = clamp(x, -1, 1)."""
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.clip(x, x.dtype.type(-1), x.dtype.type(1))
+
+
+class LeakyReLU:
+    """y = x if x > 0 else negative_slope * x (never clipped)."""
+
+    def __init__(self, negative_slope=0.0):
+        self.negative_slope = float(np.float32(negative_slope))
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+
+
+class ReLUGrad:
+    """dx = dy * (1 if x > 0 else negative_slope) * [x <= clip]: only an upper
+    clip, and x == clip passes."""
+
+    def __init__(self, negative_slope=0.0, clip=0.0):
+        self.negative_slope = float(np.float32(negative_slope))
+        self.clip = _clip_value(np.float32(clip))
+
+    def backward(self, x, dy):
+        xp = backend.get_array_module(x)
+        dx = xp.where(x > 0, dy, dy * dy.dtype.type(self.negative_slope))
+        if self.clip != math.inf:
+            dx = xp.where(x <= x.dtype.type(self.clip), dx, dy.dtype.type(0))
+        return dx
+
+
+class HardTanhGrad:
+    """dx = dy where -clip <= x <= clip (both ends included), else 0."""
+
+    def __init__(self, clip=0.0):
+        self.clip = _clip_value(np.float32(clip))
+
+    def backward(self, x, dy):
+        xp = backend.get_array_module(x)
+        if self.clip == math.inf:
+            return dy.copy()
+        c = x.dtype.type(self.clip)
+        return xp.where((x >= -c) & (x <= c), dy, dy.dtype.type(0))
+
+
+class ActivationQuantizer:
+    """``value.forward`` as the forward, ``gradient.backward`` as the STE."""
+
+    def __init__(self, value, gradient):
+        self.value = value
+        self.gradient = gradient
+
+    def forward(self, x):
+        return self.value.forward(x)
+
+    def backward(self, x, dy):
+        return self.gradient.backward(x, dy)

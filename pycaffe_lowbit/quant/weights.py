@@ -1,0 +1,168 @@
+"""Weight quantizers: a latent matrix W (num, k), one row per output filter, to
+the effective matrix Q (num, k) a layer computes with.
+
+    BinaryWeights    Q_nj = a_n * s(W_nj),  s(w) = +1 if w >= 0 else -1
+                     (0 and -0.0 give +1), a_n = mean_j |W_nj| or 1
+    TernaryWeights   D = 0.7 * mean_all |W - mean_all W|  (one per layer)
+                     Q_nj = a_n * t_nj,  t = +1 if W > D, -1 if W < -D, else 0
+                     a_n = mean of |W_nj| over |W_nj| > D (0 when there is none)
+    StochasticSelection(q, ratio)
+                     the rows a roulette picks keep W_n, the others take q's Q_n
+
+The backward of every one is straight-through: dL/dW = dL/dQ, with no alpha
+factor and no clipping mask (the SQ and HWGQ forks' rule). Values are computed
+in W's dtype (float32 in a net), as the forks compute them.
+"""
+import numpy as np
+
+from .. import backend
+
+
+def row_mean_abs(w):
+    """a_n = sum_j |W_nj| * (1 / k), in W's dtype: the row sum as a matrix-vector
+    product with a ones vector (a BLAS sgemv, as in the HWGQ fork), then one
+    multiply by the rounded 1/k. With NumPy's OpenBLAS this reproduced the
+    fork's float32 a_n bit for bit in LeNet-HWGQ's k = 500 and 800 layers; a
+    float64 mean rounded to float32 is 1 ulp off in about 2/3 of the rows, which
+    flips a few quantized activations downstream."""
+    xp = backend.get_array_module(w)
+    k = w.shape[1]
+    one = w.dtype.type(1)
+    return xp.matmul(xp.abs(w), xp.ones(k, w.dtype)) * (one / w.dtype.type(k))
+
+
+def _signed(w, a):
+    """a where w >= 0 (0 and -0.0 included), else -a: a_n s(W_nj) for a (num, 1),
+    or s(W_nj) for a = 1. As copysign(a, w + 0): -0.0 + 0 is +0.0 in IEEE
+    arithmetic, so zeros of either sign take +a (and this is much faster than
+    a ``where``)."""
+    xp = backend.get_array_module(w)
+    s = w + w.dtype.type(0)
+    return xp.copysign(a, s, out=s)
+
+
+class _StraightThrough:
+    def backward(self, w, dq):
+        """dL/dW = dL/dQ (straight-through)."""
+        return dq
+
+
+class BinaryWeights(_StraightThrough):
+    """Q_nj = a_n * (W_nj >= 0 ? +1 : -1); a_n = mean_j |W_nj| (``use_alpha``)
+    or 1. Shapes: (num, k) -> (num, k)."""
+
+    def __init__(self, use_alpha=True):
+        self.use_alpha = bool(use_alpha)
+
+    def scale(self, w):
+        """a (num,): the per-row factor."""
+        xp = backend.get_array_module(w)
+        if self.use_alpha:
+            return row_mean_abs(w)
+        return xp.ones(w.shape[0], w.dtype)
+
+    def forward(self, w):
+        a = self.scale(w)[:, None] if self.use_alpha else w.dtype.type(1)
+        return _signed(w, a)
+
+
+class TernaryWeights(_StraightThrough):
+    """Q_nj = a_n * t_nj with one threshold D = 0.7 mean|W - mean W| over the
+    whole matrix; t_nj = sign(W_nj) where |W_nj| > D, else 0; a_n = mean of
+    |W_nj| over those elements of row n (0 when none). (num, k) -> (num, k)."""
+
+    factor = 0.7
+
+    def threshold(self, w):
+        """D: 0.7 times the mean absolute deviation from the mean, in W's dtype."""
+        xp = backend.get_array_module(w)
+        centred = w - xp.mean(w, dtype=w.dtype)
+        return w.dtype.type(self.factor) * xp.mean(xp.abs(centred), dtype=w.dtype)
+
+    def forward(self, w):
+        """Q (num, k); the zeros of Q may be -0.0 (same products and sums)."""
+        xp = backend.get_array_module(w)
+        a = xp.abs(w)
+        kept = a > self.threshold(w)
+        count = kept.sum(axis=1)
+        a *= kept
+        alpha = a.sum(axis=1) / xp.maximum(count, 1).astype(w.dtype)  # 0 when none
+        q = _signed(w, alpha[:, None])
+        q *= kept
+        return q
+
+
+def row_errors(w, q):
+    """e_n = ||W_n - Q_n||_1 / ||W_n||_1 (0 when ||W_n||_1 = 0), as float64
+    on the host: (num,). The sums are in W's dtype (they only weigh a draw)."""
+    xp = backend.get_array_module(w)
+    d = xp.subtract(w, q)
+    num = backend.to_numpy(xp.abs(d, out=d).sum(axis=1)).astype(np.float64)
+    den = backend.to_numpy(xp.abs(w).sum(axis=1)).astype(np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def roulette_select(errors, m, rng):
+    """A boolean mask of ``m`` of the ``len(errors)`` rows, picked one at a time
+    without replacement, each pick with probability e_n / sum(e) over the rows
+    not yet picked (the SQ fork's roulette wheel).
+
+    It is drawn in one pass with the equivalent exponential-race form
+    (Efraimidis & Spirakis): row n gets the key log(u_n) / e_n with u_n uniform
+    on (0, 1]; sorting by key, largest first, gives the order of the successive
+    roulette picks, with exactly their distribution. Rows with e_n = 0 have no
+    chance while a row with positive error remains; once only zero-error rows
+    are left, the rest are picked uniformly among them (e_n = 0 means
+    W_n = Q_n, so which ones does not change the effective weight).
+    ``rng``: a numpy.random.Generator (the host draws, also on GPU).
+    """
+    errors = np.asarray(errors, np.float64)
+    n = errors.shape[0]
+    mask = np.zeros(n, bool)
+    m = min(int(m), n)
+    if m <= 0:
+        return mask
+    u = 1.0 - rng.random(n)                       # uniform on (0, 1]
+    positive = errors > 0
+    keys = np.full(n, -np.inf)
+    keys[positive] = np.log(u[positive]) / errors[positive]
+    order = np.lexsort((u, -keys))               # by key, largest first; ties by u
+    mask[order[:m]] = True
+    return mask
+
+
+class StochasticSelection(_StraightThrough):
+    """The SQ fork's stochastic quantization around a row quantizer ``inner``:
+    m = int((1 - ratio / 100) * num) rows keep full precision, chosen by
+    ``roulette_select`` with the errors e_n = ||W_n - Q_n||_1 / ||W_n||_1; the
+    others take Q_n (same a_n as without selection). Redrawn at every
+    ``forward``, from the library's host generator (``backend.rng()``, seeded by
+    ``set_random_seed`` and the solver's ``random_seed``) unless ``rng`` is given.
+    ``selected`` holds the last mask (num,) on the host."""
+
+    def __init__(self, inner, ratio, rng=None):
+        if not 0 <= ratio <= 100:
+            raise ValueError("ratio must be a percentage in [0, 100] (got %g)" % ratio)
+        self.inner = inner
+        self.ratio = float(ratio)
+        self.rng = rng
+        self.selected = None
+
+    def count(self, num):
+        """m: how many of ``num`` rows stay in full precision."""
+        return int((1.0 - self.ratio / 100.0) * num)
+
+    def forward(self, w):
+        xp = backend.get_array_module(w)
+        q = self.inner.forward(w)
+        m = self.count(w.shape[0])
+        if m == 0:
+            self.selected = np.zeros(w.shape[0], bool)
+            return q
+        rng = self.rng if self.rng is not None else backend.rng()
+        self.selected = roulette_select(row_errors(w, q), m, rng)
+        if xp.may_share_memory(q, w):     # never write into the latent weights
+            q = q.copy()
+        rows = xp.asarray(np.flatnonzero(self.selected))
+        q[rows] = w[rows]
+        return q
