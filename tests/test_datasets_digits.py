@@ -68,3 +68,16 @@ def test_ensure_embedded_builds_only_canonical_missing_paths(tmp_path, monkeypat
     first = records("data/digits/digits_train_lmdb")
     digits.build_digits(str(tmp_path / "again"))
     assert records(tmp_path / "again" / "digits_train_lmdb") == first  # deterministic
+
+
+def test_data_layer_builds_the_dataset_on_first_use(tmp_path, monkeypatch):
+    import pycaffe_lowbit as caffe
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.prototxt").write_text(
+        'layer { name: "d" type: "Data" top: "data" top: "label" '
+        'data_param { source: "data/digits/digits_test_lmdb" batch_size: 359 backend: LMDB } }')
+    net = caffe.Net("net.prototxt", caffe.TEST)
+    net.forward()
+    assert net.blobs["data"].data.shape == (359, 1, 16, 16)
+    _, labels = digits.load_digits()
+    assert np.array_equal(net.blobs["label"].data, labels[digits.split(labels)])

@@ -171,3 +171,22 @@ def test_unknown_encode_type_and_unguessable_encoding(bad_inputs, tmp_path):
     with pytest.raises(DataError, match="cannot guess the encoding of 'noext'"):
         convert_imageset(str(bad_inputs / "img") + "/", str(bad_inputs / "list.txt"),
                          str(tmp_path / "b"), encoded=True)
+
+
+def test_round_trip_through_the_data_layer(tmp_path):
+    """image folder -> convert_imageset -> Data layer -> the pixels OpenCV reads."""
+    import cv2
+    import pycaffe_lowbit as caffe
+    convert_imageset(IMAGES, IMAGE_LIST, str(tmp_path / "db"), gray=True, resize_height=12,
+                     resize_width=10)
+    net_file = tmp_path / "net.prototxt"
+    net_file.write_text('layer { name: "d" type: "Data" top: "data" top: "label" '
+                        'data_param { source: "%s" batch_size: 5 backend: LMDB } }'
+                        % (tmp_path / "db"))
+    net = caffe.Net(str(net_file), caffe.TEST)
+    net.forward()
+    for i, line in enumerate(open(IMAGE_LIST)):
+        name, label = line.split()
+        image = cv2.resize(cv2.imread(IMAGES + name, cv2.IMREAD_GRAYSCALE), (10, 12))
+        assert np.array_equal(net.blobs["data"].data[i, 0], image)
+        assert net.blobs["label"].data[i] == int(label)
