@@ -9,6 +9,7 @@ import sys
 import time
 
 from . import __version__
+from .cli_tools import register as register_data_tools
 from .log import setup_logging
 
 COMMANDS = {}
@@ -247,6 +248,7 @@ def cmd_plot(args, log):
 
 # Commands with their own arguments instead of the common net flags.
 _OWN_FLAGS = {"draw": _draw_flags, "parse_log": _parse_log_flags, "plot": _plot_flags}
+register_data_tools(COMMANDS, _OWN_FLAGS)  # convert_imageset, compute_image_mean, ... (cli_tools.py)
 
 # deploy, convert, upgrade_net_proto_text/binary (cli_deploy.py).
 from .cli_deploy import DEPLOY_COMMANDS  # noqa: E402

@@ -22,6 +22,7 @@ import numpy as np
 from ..data import sources
 from ..data.datum import DataError, parse_datum
 from ..data.db import backend_name, open_db
+from ..datasets import ensure_embedded
 from ._data_base import PrefetchingDataLayer, checked_shape, transform_batch
 from .registry import register
 
@@ -42,6 +43,7 @@ class Data(PrefetchingDataLayer):
                             "Caffe; set transform_param.%s", self.name, field, field)
         name = backend_name(p.backend)
         kind = {"lmdb": "LMDB", "leveldb": "LevelDB"}[name]
+        ensure_embedded(p.source)  # data/digits/digits_*_lmdb: built on first use
         sources.require(self.name, "data_param.source", p.source, kind + " database",
                         "/path/to/" + name)
         db = open_db(p.source, name)
