@@ -21,9 +21,11 @@ def missing(layer_name, field, path, what, example):
     """A DataError for a source that does not exist."""
     return DataError(
         "%s: %s %s not found. Point the layer at your data with "
-        "--set 'layer[%s].%s=%s' (or edit the prototxt, or run from the directory "
-        "its paths are relative to)" % (field, what, resolved(path), layer_name, field,
-                                        example))
+        "--set 'layer[%s].%s=%s' (this sets every layer so named; when the TRAIN and "
+        "TEST data layers share the name, pick one by its position in the file, "
+        "layer[0], layer[1], ...), or edit the prototxt, or run from the directory "
+        "its paths are relative to" % (field, what, resolved(path), layer_name, field,
+                                       example))
 
 
 def require(layer_name, field, path, what, example):
