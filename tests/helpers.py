@@ -135,3 +135,20 @@ def run_in_place(text, x, dy, xp=np):
     blob.diff[...] = xp.asarray(dy)
     layer.backward([blob], [True], [blob])
     return layer, y, blob
+
+
+# A tiny trainable net (DummyData -> InnerProduct -> SoftmaxWithLoss) for the
+# command-line tests; TINY_NET_WITH_ACCURACY adds a TEST-phase Accuracy top.
+TINY_NET = """
+name: "tiny"
+layer { name: "data" type: "DummyData" top: "x" top: "label"
+        dummy_data_param { shape { dim: 8 dim: 4 } shape { dim: 8 }
+                           data_filler { type: "gaussian" std: 1 }
+                           data_filler { type: "constant" value: 1 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "x" top: "ip"
+        inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.1 } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+"""
+TINY_NET_WITH_ACCURACY = TINY_NET + """layer { name: "acc" type: "Accuracy" bottom: "ip" bottom: "label" top: "accuracy"
+        include { phase: TEST } }
+"""

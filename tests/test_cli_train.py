@@ -4,20 +4,11 @@ import os
 import subprocess
 import sys
 
+from helpers import TINY_NET_WITH_ACCURACY
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-NET = """
-name: "tiny"
-layer { name: "data" type: "DummyData" top: "x" top: "label"
-        dummy_data_param { shape { dim: 8 dim: 4 } shape { dim: 8 }
-                           data_filler { type: "gaussian" std: 1 }
-                           data_filler { type: "constant" value: 1 } } }
-layer { name: "ip" type: "InnerProduct" bottom: "x" top: "ip"
-        inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.1 } } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
-layer { name: "acc" type: "Accuracy" bottom: "ip" bottom: "label" top: "accuracy"
-        include { phase: TEST } }
-"""
+NET = TINY_NET_WITH_ACCURACY
 
 SOLVER = """
 net: "net.prototxt"
