@@ -2,10 +2,16 @@
 import os
 import sys
 
-import numpy as np
-import pytest
+# The tests multiply small matrices: a multi-threaded BLAS only adds thread
+# hand-offs, and on a busy machine its spinning threads slow the suite tenfold.
+# Set before NumPy loads; CLI subprocesses inherit it. Override by exporting it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pycaffe_lowbit import backend
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pycaffe_lowbit import backend  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers importable
 
