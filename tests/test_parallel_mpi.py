@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from pycaffe_lowbit.io.caffemodel import read_net_binary
-from pycaffe_lowbit.io import text
 from pycaffe_lowbit.parallel import world
 
 import mpi_worker
