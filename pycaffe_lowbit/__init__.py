@@ -15,6 +15,9 @@ from .layers import layer_type_list
 from .layers.python_layer import PyLayer as Layer
 from .pycaffe import Net
 from . import proto
+from .parallel import (set_solver_count, set_solver_rank, set_multiprocess, solver_count,
+                       solver_rank)
+from .parallel.nccl import NCCL
 
 # pycaffe's ``caffe.layers`` / ``caffe.params`` are NetSpec's L and P. The name
 # ``layers`` is also our layer subpackage: NetSpec's L forwards that package's
@@ -34,4 +37,5 @@ __all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gp
            "layers", "params", "NetSpec", "to_proto", "net_spec", "coord_map", "io", "draw",
            "solvers", "get_solver", "SGDSolver", "NesterovSolver", "AdaGradSolver",
            "RMSPropSolver", "AdaDeltaSolver", "AdamSolver",
-           "__version__"]
+           "set_solver_count", "set_solver_rank", "set_multiprocess", "solver_count",
+           "solver_rank", "NCCL", "__version__"]

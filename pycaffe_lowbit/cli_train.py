@@ -17,6 +17,12 @@ each missing one is an error line naming the solver file and the field (or
 the flag), and the command exits with 1. The ``snapshot_prefix`` folder is
 checked whenever a snapshot will be written (Caffe checks it up front only
 with ``snapshot`` > 0). ``--progress``: see ``progress.py``.
+
+Started by ``mpirun -np N``, the N processes train data-parallel (see
+``parallel``): each reads its share of the data with the solver's batch size,
+gradients are averaged before each update, rank 0 logs, tests and snapshots.
+``--gpu 0,1`` needs one process per id (``mpirun -np 2``; rank r uses the
+r-th); several GPUs in one process are an error.
 """
 import os
 import signal
@@ -146,6 +152,7 @@ def load_train_param(args):
 def cmd_train(args, log):
     from . import progress
     from .cli import _use_device
+    from .parallel import launch
     from .solvers import get_solver
     if not args.solver:
         raise SystemExit("lowbit-caffe train: need a solver definition to train (-solver)")
@@ -157,17 +164,20 @@ def cmd_train(args, log):
         log.error("%s", line)
     if problems:
         return 1
-    _use_device(args.gpu, log)
+    comm = launch.join_world()
+    _use_device(launch.device_for_rank(args.gpu, comm.rank, comm.size), log)
     actions = SignalActions(args.sigint_effect, args.sighup_effect).install()
     try:
-        solver = get_solver(param)
-        solver.action_request = actions
-        if args.snapshot:
-            log.info("Resuming from %s", args.snapshot)
-            solver.restore(args.snapshot)
-        log.info("Starting Optimization")
-        with progress.training(solver, getattr(args, "progress", "off")):
-            solver.solve()
+        with launch.guard(comm, log):
+            solver = get_solver(param)
+            solver.action_request = actions
+            if args.snapshot:
+                log.info("Resuming from %s", args.snapshot)
+                solver.restore(args.snapshot)
+            launch.attach(solver, comm)
+            log.info("Starting Optimization")
+            with progress.training(solver, getattr(args, "progress", "off")):
+                solver.solve()
     finally:
         actions.restore()
     log.info("Optimization Done.")

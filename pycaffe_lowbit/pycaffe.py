@@ -73,6 +73,16 @@ class Net(_net.Net):
     def _backward(self, start, end):
         self.backward_from_to(start, end)
 
+    def after_backward(self, callback):
+        """pycaffe's ``net.after_backward(nccl)`` (layer-wise reduction, when
+        ``layer_wise_reduce``): accepted for an ``NCCL`` object only, which
+        already reduces every gradient in one fused call at
+        ``on_gradients_ready``; other per-layer callbacks are not supported."""
+        from .parallel.nccl import NCCL
+        if not isinstance(callback, NCCL):
+            raise TypeError("net.after_backward takes a caffe.NCCL object (per-layer "
+                            "callbacks are not supported), got %r" % type(callback).__name__)
+
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """Forward from layer ``start`` to ``end`` (names; default all), after
         copying ``kwargs`` (input name -> array) into the input blobs. Returns

@@ -13,7 +13,14 @@ data.transformer), label (batch,) from Datum.label, float32. The first record
 shapes the tops at setup, the first record of each batch shapes that batch; the
 others must have its size (or at least the crop size, with a crop), else a
 DataError names the database and the record.
+
+Data-parallel training (``parallel.world``: solver count N > 1, this solver's
+rank r): in phase TRAIN the layer keeps only the records at positions r, r+N,
+r+2N, ... of the endless record stream (Caffe's DataLayer::Skip), so batch k of
+the N ranks together holds exactly the N*batch records of batch k of a single
+solver with batch N*batch. TEST nets read every record (only rank 0 tests).
 """
+import itertools
 import logging
 import weakref
 
@@ -23,6 +30,8 @@ from ..data import sources
 from ..data.datum import DataError, parse_datum
 from ..data.db import backend_name, open_db
 from ..datasets import ensure_embedded
+from ..parallel import world
+from ..proto import caffe_pb2
 from ._data_base import PrefetchingDataLayer, checked_shape, transform_batch
 from .registry import register
 
@@ -48,7 +57,12 @@ class Data(PrefetchingDataLayer):
                         "/path/to/" + name)
         db = open_db(p.source, name)
         log.info("Opened %s %s", name, p.source)
-        reader = DatumReader(db, p.source, batch_size, self.transformer)
+        stride = (0, 1)
+        if self.phase == caffe_pb2.TRAIN and world.solver_count() > 1:
+            stride = (world.solver_rank(), world.solver_count())
+            log.info("Solver rank %d of %d reads records %d, %d, ... of %s", stride[0],
+                     stride[1], stride[0], stride[0] + stride[1], p.source)
+        reader = DatumReader(db, p.source, batch_size, self.transformer, stride)
         if p.rand_skip:
             skip = int(self.rng.integers(p.rand_skip))
             log.info("Skipping first %d data points.", skip)
@@ -57,15 +71,20 @@ class Data(PrefetchingDataLayer):
 
 
 class DatumReader:
-    """Batches of transformed Datums from a database, cycling in key order."""
+    """Batches of transformed Datums from a database, cycling in key order;
+    ``stride`` (r, N) keeps stream positions r, r+N, ... (the whole stream for
+    (0, 1))."""
 
-    def __init__(self, db, source, batch_size, transformer):
+    def __init__(self, db, source, batch_size, transformer, stride=(0, 1)):
         self.db = db
         self.source = source
         self.batch_size = batch_size
         self.transformer = transformer
         weakref.finalize(self, db.close)
+        rank, size = stride
         self._records = _walk(db, source)
+        if size > 1:
+            self._records = itertools.islice(self._records, rank, None, size)
         self._head = [next(self._records)]
 
     def _next(self):

@@ -19,6 +19,9 @@ accumulate), the loss is their float32 mean smoothed over ``average_loss``
 iterations, display every ``display`` iterations, ``on_gradients_ready``,
 ``apply_update()``, ``iter += 1``, snapshot every ``snapshot`` iterations.
 
+With several solvers (``parallel.world``: Caffe's solver count and rank),
+only the root solver (rank 0) tests and writes snapshots, as in Caffe.
+
 ``apply_update()`` is SGDSolver::ApplyUpdate: rate from the lr policy (logged at
 display iterations), gradient clipping to a global L2 norm ``clip_gradients``,
 then per learnable param i: diff /= iter_size; regularization with
@@ -36,6 +39,7 @@ import numpy as np
 from .. import backend
 from ..blob import Blob
 from ..io import text
+from ..parallel import world
 from ..proto import caffe_pb2
 from . import lr_policy
 
@@ -116,7 +120,7 @@ class Solver:
 
     def _check_snapshot_write_permissions(self):
         p = self.param
-        if not p.snapshot:
+        if not p.snapshot or not world.root_solver():   # the root writes snapshots
             return
         _check(p.HasField("snapshot_prefix"),
                "In solver params, snapshot is specified but snapshot_prefix is not")
@@ -286,7 +290,8 @@ class Solver:
             self.restore(resume_file)
         start_iter = self.iter
         self.step(p.max_iter - self.iter)
-        if p.snapshot_after_train and (not p.snapshot or self.iter % p.snapshot != 0):
+        if (p.snapshot_after_train and (not p.snapshot or self.iter % p.snapshot != 0)
+                and world.root_solver()):
             self.snapshot()
         if self.requested_early_exit:
             log.info("Optimization stopped early.")
@@ -295,7 +300,7 @@ class Solver:
             loss = np.float32(self.net.forward_prefilled())
             self._update_smoothed_loss(loss, start_iter, p.average_loss)
             log.info("Iteration %d, loss = %s", self.iter, _g(self.smoothed_loss))
-        if p.test_interval and self.iter % p.test_interval == 0:
+        if p.test_interval and self.iter % p.test_interval == 0 and world.root_solver():
             self.test_all()
         log.info("Optimization Done.")
 
@@ -313,7 +318,7 @@ class Solver:
             self.net.clear_param_diffs()
             self.net.set_iteration(self.iter)
             if (p.test_interval and self.iter % p.test_interval == 0
-                    and (self.iter > 0 or p.test_initialization)):
+                    and (self.iter > 0 or p.test_initialization) and world.root_solver()):
                 self.test_all()
                 if self.requested_early_exit:
                     break
@@ -340,7 +345,8 @@ class Solver:
             self.apply_update()
             self.iter += 1
             request = self.requested_action()
-            if (p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot":
+            if (((p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot")
+                    and world.root_solver()):
                 self.snapshot()
             if request == "stop":
                 self.requested_early_exit = True
