@@ -42,6 +42,7 @@ from ..io import text
 from ..parallel import world
 from ..proto import caffe_pb2
 from . import lr_policy
+from .testing import _g, log_net_outputs, run_test
 
 log = logging.getLogger("pycaffe_lowbit")
 
@@ -55,11 +56,6 @@ class SolverError(ValueError):
 def _check(condition, message):
     if not condition:
         raise SolverError(message)
-
-
-def _g(value):
-    """A number as Caffe's iostream prints it (6 significant digits)."""
-    return "%g" % value
 
 
 def load_solver_param(param):
@@ -339,7 +335,7 @@ class Solver:
                          _g(per_s), _g(lapse), p.display, _g(self.smoothed_loss))
                 timer = time.perf_counter()
                 iterations_last = self.iter
-                self._log_outputs(self.net, "Train", None)
+                log_net_outputs(self.net, "Train", None)
             for cb in self.callbacks:
                 cb.on_gradients_ready()
             self.apply_update()
@@ -365,23 +361,6 @@ class Solver:
                 self.smoothed_loss + (loss - self.losses[idx]) / average_loss))
             self.losses[idx] = loss
 
-    @staticmethod
-    def _log_outputs(net, what, scores):
-        """Caffe's "    Train net output #k: name = v (* w = w*v loss)" lines;
-        ``scores`` (name, value) pairs replace the blobs' values for tests."""
-        if scores is None:
-            scores = []
-            for blob_id in net._outputs:
-                values = backend.to_numpy(net._blobs[blob_id].data).ravel()
-                scores.extend((blob_id, float(v)) for v in values)
-        for k, (blob_id, value) in enumerate(scores):
-            weight = net._blob_loss_weight[blob_id]
-            extra = ""
-            if weight:
-                extra = " (* %s = %s loss)" % (_g(weight), _g(np.float32(weight * value)))
-            log.info("    %s net output #%d: %s = %s%s", what, k, net._blob_names[blob_id],
-                     _g(value), extra)
-
     # -- testing ----------------------------------------------------------------
     def test_all(self):
         for i in range(len(self.test_nets)):
@@ -393,48 +372,7 @@ class Solver:
         """Run test net ``test_net_id`` for its ``test_iter`` batches and log the
         mean of each output (Caffe's Solver::Test); returns {name: mean}
         (one value per output element; a blob of n elements gives a list)."""
-        p = self.param
-        log.info("Iteration %d, Testing net (#%d)", self.iter, test_net_id)
-        net = self.test_nets[test_net_id]
-        net.share_with(self.net)
-        n_iter = p.test_iter[test_net_id]
-        scores, ids = None, []
-        loss = np.float32(0)
-        for i in range(n_iter):
-            request = self.requested_action()
-            while request != "none":
-                if request == "snapshot":
-                    self.snapshot()
-                elif request == "stop":
-                    self.requested_early_exit = True
-                request = self.requested_action()
-            if self.requested_early_exit:
-                break
-            iter_loss = np.float32(net.forward_prefilled())
-            if p.test_compute_loss:
-                loss = np.float32(loss + iter_loss)
-            values = []
-            for blob_id in net._outputs:
-                flat = backend.to_numpy(net._blobs[blob_id].data).astype(np.float32).ravel()
-                values.append(flat)
-                if i == 0:
-                    ids.extend([blob_id] * flat.size)
-            values = np.concatenate(values) if values else np.zeros(0, np.float32)
-            scores = values.copy() if scores is None else (scores + values).astype(np.float32)
-        if self.requested_early_exit:
-            log.info("Test interrupted.")
-            return {}
-        if p.test_compute_loss:
-            loss = np.float32(loss / np.float32(n_iter))
-            log.info("Test loss: %s", _g(loss))
-        if scores is None:
-            return {}
-        means = (scores / np.float32(n_iter)).astype(np.float32)
-        self._log_outputs(net, "Test", list(zip(ids, means.tolist())))
-        out = {}
-        for blob_id, value in zip(ids, means.tolist()):
-            out.setdefault(net._blob_names[blob_id], []).append(value)
-        return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+        return run_test(self, test_net_id)
 
     # -- the update -------------------------------------------------------------
     def get_learning_rate(self):
