@@ -26,7 +26,8 @@ from ..proto import caffe_pb2
 from ..quant.qnn import QNNActivation as _ActivationQuantizer, QNNWeights
 from .conv import Convolution
 from .inner_product import InnerProduct
-from .neuron import NeuronLayer
+from .quant_layer import ActivationQuantizerLayer
+from .quantized import QuantizedWeight
 from .registry import register
 
 _NONLINEARITY = {caffe_pb2.QNNActivationParameter.HARDTANH: "hardtanh",
@@ -34,7 +35,7 @@ _NONLINEARITY = {caffe_pb2.QNNActivationParameter.HARDTANH: "hardtanh",
 
 
 @register("QNNActivation")
-class QNNActivation(NeuronLayer):
+class QNNActivation(ActivationQuantizerLayer):
     """y = q(x) with QNN's n-bit hardtanh / relu; see the module docstring."""
 
     def layer_setup(self, bottom, top):
@@ -43,38 +44,16 @@ class QNNActivation(NeuronLayer):
             self.quantizer = _ActivationQuantizer(qp.nb, _NONLINEARITY[qp.nonlinearity])
         except ValueError as exc:
             raise self.error("qnn_activation_param: %s" % exc) from None
-        self._x = None
-
-    def forward(self, bottom, top):
-        x = bottom[0].data
-        if top[0] is bottom[0]:
-            self._x = x.copy()
-        top[0].data[...] = self.quantizer.forward(x)
-
-    def backward(self, top, propagate_down, bottom):
-        if propagate_down[0]:
-            x = self._x if top[0] is bottom[0] else bottom[0].data
-            bottom[0].diff[...] = self.quantizer.backward(x, top[0].diff)
 
 
-class _QNNWeight:
-    """Mixin: the GEMMs use Q = QNNWeights(W), recomputed at every forward."""
+class _QNNWeight(QuantizedWeight):
 
-    def layer_setup(self, bottom, top):
-        super().layer_setup(bottom, top)
+    def _make_quantizer(self):
         wp = self.param.qnn_weight_param
         try:
-            self.weight_quantizer = QNNWeights(wp.nb, wp.symmetric)
+            return QNNWeights(wp.nb, wp.symmetric)
         except ValueError as exc:
             raise self.error("qnn_weight_param: %s" % exc) from None
-        self._w_eff = None
-
-    def _forward_weight(self):
-        self._w_eff = self.weight_quantizer.forward(self.blobs[0].data)
-        return self._w_eff
-
-    def _backward_weight(self):
-        return self._w_eff
 
 
 @register("QNNConvolution")

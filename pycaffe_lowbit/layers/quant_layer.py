@@ -27,8 +27,25 @@ _FORWARD = ("hwgq", "sign", "hard_tanh", "relu")
 _BACKWARD = ("relu", "hard_tanh")
 
 
+class ActivationQuantizerLayer(NeuronLayer):
+    """y = quantizer.forward(x) elementwise, dx = quantizer.backward(x, dy).
+    Subclasses set ``self.quantizer`` in ``layer_setup``. In place, the input is
+    kept for the backward (the pseudo-gradient depends on x, not on y)."""
+    _x = None   # the kept input of an in-place forward
+
+    def forward(self, bottom, top):
+        x = bottom[0].data
+        self._x = x.copy() if top[0] is bottom[0] else None
+        top[0].data[...] = self.quantizer.forward(x)
+
+    def backward(self, top, propagate_down, bottom):
+        if propagate_down[0]:
+            x = self._x if self._x is not None else bottom[0].data
+            bottom[0].diff[...] = self.quantizer.backward(x, top[0].diff)
+
+
 @register("Quant")
-class Quant(NeuronLayer):
+class Quant(ActivationQuantizerLayer):
     """y = q(x) elementwise with a straight-through pseudo-gradient; see above."""
 
     def layer_setup(self, bottom, top):
@@ -37,7 +54,6 @@ class Quant(NeuronLayer):
         if len(qp.thrs):
             LOGGER.warning("layer '%s' (Quant): quant_param.thrs is ignored; the "
                            "thresholds are the midpoints of the centers", self.name)
-        self._x = None
 
     def _value(self, qp):
         name = qp.forward_func
@@ -63,13 +79,3 @@ class Quant(NeuronLayer):
             return quant.HardTanhGrad(qp.clip_thr)
         raise self.error("quant_param.backward_func %r is not one of %s"
                          % (name, ", ".join(_BACKWARD)))
-
-    def forward(self, bottom, top):
-        x = bottom[0].data
-        self._x = x.copy() if top[0] is bottom[0] else None
-        top[0].data[...] = self.quantizer.forward(x)
-
-    def backward(self, top, propagate_down, bottom):
-        if propagate_down[0]:
-            x = self._x if self._x is not None else bottom[0].data
-            bottom[0].diff[...] = self.quantizer.backward(x, top[0].diff)

@@ -36,9 +36,10 @@ from .inner_product import InnerProduct
 from .registry import register
 
 
-class _QuantizedWeight:
-    """Mixin: the layer's GEMMs use Q = quantizer(W) (see the module docstring).
-    ``weight_quantizer`` is None when the weights are used as they are."""
+class QuantizedWeight:
+    """Mixin: the layer's GEMMs use Q = quantizer(W), W seen as (num, k) rows
+    (see the module docstring); ``_make_quantizer`` gives the quantizer, or None
+    when the weights are used as they are."""
 
     ternary = False
     binary_field = None          # the HWGQ message that selects HWGQ semantics
@@ -83,12 +84,12 @@ class _QuantizedWeight:
         return self._w_eff
 
 
-class _QuantizedConvolution(_QuantizedWeight, Convolution):
+class _QuantizedConvolution(QuantizedWeight, Convolution):
     binary_field = "binary_convolution_param"
     sq_field = "convolution_param"
 
 
-class _QuantizedInnerProduct(_QuantizedWeight, InnerProduct):
+class _QuantizedInnerProduct(QuantizedWeight, InnerProduct):
     binary_field = "binary_inner_product_param"
     sq_field = "inner_product_param"
     honours_transpose = False
