@@ -25,20 +25,11 @@ from pycaffe_lowbit.io.text import parse_net_text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import snapshot as snap
 
+from helpers import MLP_NET
+
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden", "solvers")
 
-MLP = """
-name: "mlp"
-layer { name: "data" type: "Input" top: "data" top: "label"
-        input_param { shape { dim: 4 dim: 6 } shape { dim: 4 } } }
-layer { name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"
-        inner_product_param { num_output: 5 weight_filler { type: "gaussian" std: 0.5 }
-                              bias_filler { type: "uniform" min: -0.1 max: 0.1 } } }
-layer { name: "relu1" type: "ReLU" bottom: "ip1" top: "ip1" }
-layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
-        inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.5 } } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
-"""
+MLP = MLP_NET
 
 
 def make_net(text=MLP):
