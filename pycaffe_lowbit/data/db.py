@@ -76,7 +76,30 @@ class _SharedHandles:
 _READERS = _SharedHandles()
 
 
-class LMDB:
+class _Database:
+    """What both backends share: ``handle`` (the open lmdb Environment or plyvel
+    DB), released to the shared readers on ``close`` in mode "r", else
+    committed and closed."""
+    handle = None
+
+    def close(self):
+        if self.handle is None:
+            return
+        if self.mode == "r":
+            _READERS.release(self.path, lambda handle: handle.close())
+        else:
+            self.commit()
+            self.handle.close()
+        self.handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LMDB(_Database):
     """An LMDB environment (a folder holding data.mdb)."""
     _MAP_SIZE = 1 << 30
 
@@ -89,20 +112,20 @@ class LMDB:
                     raise DataError("%s is not an LMDB database (no data.mdb in it)" % path)
                 # No lock file: reading never writes into the data folder, so
                 # read-only folders and shipped LMDBs (data.mdb only) open.
-                self.env = _READERS.acquire(path, lambda: lmdb.open(
+                self.handle = _READERS.acquire(path, lambda: lmdb.open(
                     path, readonly=True, lock=False, readahead=False))
             else:
                 os.makedirs(path, exist_ok=True)
-                self.env = lmdb.open(path, map_size=self._MAP_SIZE)
+                self.handle = lmdb.open(path, map_size=self._MAP_SIZE)
         except lmdb.Error as exc:
             raise DataError("cannot open LMDB %s: %s" % (path, exc)) from None
         self._pending = []
 
     def __len__(self):
-        return self.env.stat()["entries"]
+        return self.handle.stat()["entries"]
 
     def items(self):
-        with self.env.begin(buffers=False) as txn:
+        with self.handle.begin(buffers=False) as txn:
             for key, value in txn.cursor():
                 yield key, value
 
@@ -114,31 +137,15 @@ class LMDB:
         whenever it is full (as Caffe's LMDB writer does)."""
         while self._pending:
             try:
-                with self.env.begin(write=True) as txn:
+                with self.handle.begin(write=True) as txn:
                     for key, value in self._pending:
                         txn.put(key, value)
                 self._pending = []
             except lmdb.MapFullError:
-                self.env.set_mapsize(self.env.info()["map_size"] * 2)
-
-    def close(self):
-        if self.env is None:
-            return
-        if self.mode == "r":
-            _READERS.release(self.path, lambda env: env.close())
-        else:
-            self.commit()
-            self.env.close()
-        self.env = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+                self.handle.set_mapsize(self.handle.info()["map_size"] * 2)
 
 
-class LevelDB:
+class LevelDB(_Database):
     """A LevelDB database (needs plyvel)."""
 
     def __init__(self, path, mode):
@@ -152,44 +159,28 @@ class LevelDB:
         self.mode = mode
         try:
             if mode == "r":
-                self.db = _READERS.acquire(path, lambda: plyvel.DB(path))
+                self.handle = _READERS.acquire(path, lambda: plyvel.DB(path))
             else:
-                self.db = plyvel.DB(path, create_if_missing=True)
+                self.handle = plyvel.DB(path, create_if_missing=True)
         except Exception as exc:  # plyvel raises its own Error types
             raise DataError("cannot open LevelDB %s: %s" % (path, exc)) from None
         self._batch = None
 
     def __len__(self):
-        return sum(1 for _ in self.db.iterator(include_value=False))
+        return sum(1 for _ in self.handle.iterator(include_value=False))
 
     def items(self):
-        yield from self.db.iterator()
+        yield from self.handle.iterator()
 
     def put(self, key, value):
         if self._batch is None:
-            self._batch = self.db.write_batch()
+            self._batch = self.handle.write_batch()
         self._batch.put(_bytes(key), value)
 
     def commit(self):
         if self._batch is not None:
             self._batch.write()
             self._batch = None
-
-    def close(self):
-        if self.db is None:
-            return
-        if self.mode == "r":
-            _READERS.release(self.path, lambda db: db.close())
-        else:
-            self.commit()
-            self.db.close()
-        self.db = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _bytes(key):
