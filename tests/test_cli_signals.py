@@ -41,6 +41,13 @@ STATE = re.compile(r"\] Snapshotting solver state to binary proto file snap/tiny
 TIMEOUT = 60
 
 
+def _default_sigint():
+    """In the child: SIGINT back to its default. A shell that starts the suite
+    in the background hands its children SIGINT ignored, and Python keeps an
+    inherited SIG_IGN, so ``time`` would never see the test's signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Training:
     """``lowbit-caffe train`` in the background; its log read line by line."""
 
@@ -48,7 +55,7 @@ class Training:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pycaffe_lowbit.cli", "train", "-solver", "solver.prototxt",
              *flags], cwd=str(cwd), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+            text=True, env=dict(os.environ, PYTHONPATH=ROOT), preexec_fn=_default_sigint)
         self.lines = []
         self._queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -180,7 +187,7 @@ def test_sigint_outside_training_ends_quietly(workdir):
     proc = subprocess.Popen([sys.executable, "-m", "pycaffe_lowbit.cli", "time", "-model",
                              "net.prototxt", "-iterations", "100000000"], cwd=str(workdir),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
+                            env=dict(os.environ, PYTHONPATH=ROOT), preexec_fn=_default_sigint)
     lines = []
     try:
         for line in proc.stderr:

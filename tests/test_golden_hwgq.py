@@ -61,17 +61,20 @@ def set_params(net, d):
             net.params[layer][int(i)].data[...] = d[k]
 
 
-def forward_on_caffe_inputs(net, d):
+def forward_on_caffe_inputs(net, d, compare=None):
     """Forward layer by layer, each layer on Caffe's inputs: once the last
     layer writing a recorded blob has run, the blob is compared with Caffe's
-    (1e-4) and then replaced by Caffe's value.
+    (``compare(name, ours, caffe)``; default 1e-4) and then replaced by
+    Caffe's value.
 
     Why: binary weights times quantized activations take few distinct values,
     so a small batch is full of exact ties in exact arithmetic (MAX-pooling
     windows with two equal maxima, BatchNorm outputs that are 0). Which side
     float32 rounding puts them on depends on the order of the sums, which no
     reimplementation shares (LeNet-HWGQ: 7 of 2000 qt3 levels, 25 pool2
-    argmaxes), and one flip moves everything after it."""
+    argmaxes), nor two BLAS kernels on two CPUs, and one flip moves everything
+    after it."""
+    compare = compare or (lambda key, ours, ref: golden.assert_close(ours, ref, key))
     last_writer = {}
     for i, name in enumerate(net._layer_names):
         for top in net.top_names[name]:
@@ -81,25 +84,29 @@ def forward_on_caffe_inputs(net, d):
         for top in net.top_names[name]:
             key = "out__" + top
             if last_writer[top] == i and key in d.files:
-                golden.assert_close(net.blobs[top].data, d[key], key)
+                compare(key, net.blobs[top].data, d[key])
                 net.blobs[top].data[...] = d[key]
 
 
-def check_outputs(net, d, exact=()):
+def check_outputs(net, d, rules=None):
+    """Compare every recorded output and BatchNorm update with Caffe's: 1e-4
+    relative, or ``rules[key](key, ours, caffe)`` where given."""
+    rules = rules or {}
     for k in d.files:
         if k.startswith("out__"):
             ours = net.blobs[k[5:]].data
-            if k[5:] in exact:
-                np.testing.assert_array_equal(ours, d[k], err_msg=k)
-            golden.assert_close(ours, d[k], k)
         elif k.startswith("paramafter__"):
             _, layer, i = k.split("__")
-            golden.assert_close(net.params[layer][int(i)].data, d[k], k)
+            ours = net.params[layer][int(i)].data
+        else:
+            continue
+        rules.get(k, lambda key, a, b: golden.assert_close(a, b, key))(k, ours, d[k])
 
 
-def check_backward(net, d, absolute=()):
+def check_backward(net, d, rules=None):
     """Set the recorded top diffs, run backward, compare every recorded diff
-    (1e-4 relative; keys in ``absolute``: 1e-6 absolute)."""
+    (1e-4 relative, or ``rules[key](key, ours, caffe)`` where given)."""
+    rules = rules or {}
     for k in d.files:
         if k.startswith("topdiff__"):
             net.blobs[k[9:]].diff[...] = d[k]
@@ -112,10 +119,7 @@ def check_backward(net, d, absolute=()):
             ours = net.params[layer][int(i)].diff
         else:
             continue
-        if k in absolute:
-            np.testing.assert_allclose(ours, d[k], rtol=0, atol=1e-6, err_msg=k)
-        else:
-            golden.assert_close(ours, d[k], k)
+        rules.get(k, lambda key, a, b: golden.assert_close(a, b, key))(k, ours, d[k])
 
 
 def test_lenet_hwgq_matches_fork():
@@ -174,17 +178,110 @@ def res18_params(net, d):
             blob.data[...] = value
 
 
+# -- ResNet-18: what holds on every machine ----------------------------------
+# The case records only a few blobs: qt2a_branch2a (after conv1, pool1, bn1),
+# qt5b_branch2b (after 16 binary convolutions), res5b and the head. Between
+# them the net runs on our own values, and after a dozen quantized layers which
+# side of a tie a level lands on is a property of the BLAS (its kernel and
+# summation order), not of the code: with OpenBLAS's Haswell kernels every
+# recorded blob equals the fork's; with its AVX-512 kernels 8.7 % of
+# qt5b_branch2b's levels take the neighbouring level and res5b moves by 2 %
+# (SSE kernels: 12.5 % and 5 %).
+# So the exact claims are made where the inputs are Caffe's own (the head from
+# res5b, the last block's backward from qt5b_branch2b), and the stretches run
+# straight through are held to bounds that rounding meets and a wrong layer
+# (a missed shortcut, a wrong BatchNorm statistic) does not.
+RES18_LEVEL = 0.538   # 3ne's first level: Quant outputs are multiples of it
+
+
+def levels_mostly_equal(at_least, max_step=None):
+    """A Quant blob whose levels equal Caffe's in at least a fraction
+    ``at_least`` of elements (and every other one at most ``max_step`` levels
+    off, where given)."""
+    def rule(key, ours, ref):
+        ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
+        steps = np.rint(np.abs(ours - ref) / RES18_LEVEL)
+        assert np.allclose(np.abs(ours - ref), steps * RES18_LEVEL, atol=1e-5), key
+        equal = float((steps == 0).mean())
+        assert equal >= at_least, "%s: %.2f %% of levels equal Caffe's, < %.2f %%" % (
+            key, 100 * equal, 100 * at_least)
+        if max_step is not None:
+            assert steps.max() <= max_step, "%s: a level %d steps off" % (key, steps.max())
+    return rule
+
+
+def relative_l2(bound):
+    """||ours - caffe|| <= bound * ||caffe|| (a blob computed from our own,
+    possibly tie-flipped, values)."""
+    def rule(key, ours, ref):
+        ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
+        err = np.linalg.norm(ours - ref) / np.linalg.norm(ref)
+        assert err <= bound, "%s: relative L2 error %.3g > %g" % (key, err, bound)
+    return rule
+
+
+def absolute(atol):
+    def rule(key, ours, ref):
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=atol, err_msg=key)
+    return rule
+
+
+def res18_rules(net, d):
+    """Which comparison each recorded key gets (the rest: 1e-4 relative)."""
+    straight = {  # computed from values that went through many quantized layers
+        # Seen over OpenBLAS's SkylakeX, Haswell, Sandybridge and Nehalem
+        # kernels (the bounds leave about 2x): levels equal 87.5 %, some 2
+        # levels off; res5b 0.05; gradients 0.35 (a wrong one: 1 or more).
+        "out__qt2a_branch2a": levels_mostly_equal(0.999, max_step=1),  # 1 quantizer deep
+        "out__qt5b_branch2b": levels_mostly_equal(0.70),
+        "out__res5b": relative_l2(0.15),
+        "diff__data": relative_l2(0.7),
+        "paramdiff__conv1__0": relative_l2(0.7),
+        "paramdiff__res2a_branch2a__0": relative_l2(0.7),
+        # conv1's bias feeds a BatchNorm: its exact gradient is 0, Caffe's is noise.
+        "paramdiff__conv1__1": absolute(1e-6),
+    }
+    # BatchNorm statistics after the first quantized layer average tie-flipped
+    # values (0.04 seen); bn1 (before any) and the last block's end (fed
+    # Caffe's qt5b_branch2b) keep 1e-4.
+    order = {name: i for i, name in enumerate(net._layer_names)}
+    first_quant = order["qt2a_branch2a"]
+    for k in d.files:
+        if k.startswith("paramafter__"):
+            layer = k.split("__")[1]
+            if order[layer] > first_quant and layer != "bn5b_branch2b_end":
+                straight[k] = relative_l2(0.15)
+    return straight
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(RES18), reason="../shared/golden/hwgq not present")
 def test_res18_hwgq_matches_fork():
-    """ResNet-18 HWGQ (3ne) in TRAIN, batch 2 of 224 x 224, run straight through
-    (no ties at this size): the recorded blobs (first and last Quant exactly),
-    BatchNorm updates, input and parameter gradients, to 1e-4."""
+    """ResNet-18 HWGQ (3ne) in TRAIN, batch 2 of 224 x 224, each recorded blob
+    replaced by Caffe's once compared (see ``res18_rules``): the head
+    (pool5, fc1000, loss) and the last block's backward (through Eltwise,
+    Scale, BatchNorm and BinaryConvolution to qt5b_branch2b) to 1e-4 on
+    Caffe's inputs; the stretches in between to bounds that hold on every
+    BLAS."""
     d = np.load(RES18)
     net = caffe.Net(parse_net_text(str(d["prototxt"])), caffe.TRAIN)
     res18_params(net, d)
     set_params(net, d)
-    net.forward(data=d["in__data"], label=d["in__label"])
-    check_outputs(net, d, exact=("qt2a_branch2a", "qt5b_branch2b"))
-    # conv1's bias feeds a BatchNorm: its exact gradient is 0, Caffe's is noise.
-    check_backward(net, d, absolute=("paramdiff__conv1__1",))
+    net.blobs["data"].data[...] = d["in__data"]
+    net.blobs["label"].data[...] = d["in__label"]
+    rules = res18_rules(net, d)
+    default = lambda key, ours, ref: golden.assert_close(ours, ref, key)  # noqa: E731
+    forward_on_caffe_inputs(net, d, lambda key, ours, ref: rules.get(key, default)(key, ours, ref))
+    check_outputs(net, d, rules)   # the BatchNorm updates (the outputs are Caffe's now)
+    check_backward(net, d, rules)
+
+
+def test_res18_rules_reject_a_wrong_net():
+    """The loose bounds are not vacuous: Caffe's qt5b_branch2b against itself
+    with every level moved up one (a shifted quantizer) fails, and so does a
+    res5b off by 20 %."""
+    ref = np.zeros((4, 4)) + RES18_LEVEL
+    with pytest.raises(AssertionError, match="levels equal"):
+        levels_mostly_equal(0.70)("k", ref + RES18_LEVEL, ref)
+    with pytest.raises(AssertionError, match="relative L2"):
+        relative_l2(0.15)("k", 1.2 * ref, ref)

@@ -130,3 +130,30 @@ def test_golden_rates(run):
         assert float("%g" % np.float32(ours[it])) == pytest.approx(float(lr), rel=1e-9,
                                                                    abs=0), (run, it)
         assert math.isclose(ours[it], lr, rel_tol=5e-6)
+
+
+def test_float_power_is_cs_powf_whatever_the_cpu():
+    """inv/poly/sigmoid use C's powf/expf (what Caffe's float pow/exp call),
+    not NumPy's float32 SIMD loops, which differ by CPU: the issue's case is
+    the correctly rounded 0.99940044 (AVX-512 np.power: 0.9994004)."""
+
+    f = np.float32
+    assert lr_policy._powf(f(1.0008), f(-0.75)) == f(0.99940044)
+    p = solver_param(base_lr=0.001, lr_policy="inv", gamma=0.0001, power=0.75)
+    assert learning_rate(p, 8) == float(f(0.001) * f(0.99940044))
+
+
+def test_float_power_fallback_without_libm_is_within_an_ulp(monkeypatch):
+    """Where ctypes finds no C library, the double result rounded once to
+    float32 stands in: at most 1 ulp from powf/expf (equal in all but ~0.05 %
+    of random cases)."""
+
+    rs = np.random.RandomState(0)
+    x = rs.uniform(0.5, 2, 500).astype(np.float32)
+    y = rs.uniform(-3, 3, 500).astype(np.float32)
+    libm = [(lr_policy._powf(a, b), lr_policy._expf(b)) for a, b in zip(x, y)]
+    monkeypatch.setattr(lr_policy, "_LIBM", None)
+    for (p, e), a, b in zip(libm, x, y):
+        assert abs(int(lr_policy._powf(a, b).view(np.int32)) - int(p.view(np.int32))) <= 1
+        assert abs(int(lr_policy._expf(b).view(np.int32)) - int(e.view(np.int32))) <= 1
+    assert lr_policy._expf(np.float32(200)) == np.inf

@@ -549,14 +549,18 @@ def test_random_seed_makes_fillers_repeatable():
 GOLDEN_RUNS = ["sgd_inv", "nesterov_inv", "adagrad", "rmsprop", "adadelta", "adam",
                "sgd_step", "sgd_multistep", "sgd_poly", "sgd_exp", "sgd_sigmoid",
                "sgd_fixed", "sgd_iter_size2", "sgd_clip", "sgd_l1"]
-# Relative closeness of the final weights, ||ours - caffe|| / ||caffe|| per blob.
-# Measured (1 and 2 OpenBLAS threads) well below these; chaotic training makes
-# the loose ones (Adam, L1, adaptive rules) drift more.
-# Measured here: <= 5e-3 for every run with 1 or 2 OpenBLAS threads (most
-# ~1e-5), except sgd_l1 1.8e-2 (sign flips of weights near 0 amplify rounding).
-# Official Caffe itself moves by up to 13 % at iteration 40 (Adam) between 1 and
-# 2 threads, so the bounds leave room for other BLAS builds.
-FINAL_WEIGHT_RTOL = {"adam": 0.15, "sgd_l1": 0.1}
+# Relative closeness of the final weights after 40 iterations,
+# ||ours - caffe|| / ||caffe|| per blob. Training is chaotic: the weights move
+# with the BLAS kernel's summation order, here as in Caffe (official Caffe moves
+# by up to 13 % at iteration 40, Adam, between 1 and 2 threads). Largest seen
+# over OpenBLAS's SkylakeX, Haswell, Sandybridge and Nehalem kernels with 1
+# thread, and SkylakeX with 2: SGD-family runs 0.025 (most 1e-5 with Haswell's
+# kernels, the golden machine's order), sgd_l1 0.021, AdaGrad 0.006, Adam 0.06,
+# AdaDelta 0.09, RMSProp 0.13 (2 threads). The bounds are about 3x those; the
+# tight checks are the learning rates (exact), the first three losses (5e-3)
+# and the first test outputs (1e-5).
+FINAL_WEIGHT_RTOL = {"adagrad": 0.3, "rmsprop": 0.4, "adadelta": 0.3, "adam": 0.3}
+DEFAULT_FINAL_WEIGHT_RTOL = 0.08
 
 
 @pytest.mark.parametrize("run", GOLDEN_RUNS)
@@ -616,7 +620,7 @@ def test_golden_run(run, loglines, monkeypatch):
         np.testing.assert_allclose(scales[:3], golden["clip_scale"][:3], rtol=5e-3)
 
     # final weights
-    tol = FINAL_WEIGHT_RTOL.get(run, 0.03)
+    tol = FINAL_WEIGHT_RTOL.get(run, DEFAULT_FINAL_WEIGHT_RTOL)
     params = solver.net.params
     for key in golden.files:
         if not key.startswith("final__"):

@@ -24,6 +24,8 @@ T = max_iter, and ``final_lr`` (SolverParameter field 5200):
   exp_decay  base_lr * (final_lr / base_lr) ^ (t / T)     (QNN: lr to 3e-7)
   cosine     final_lr + (base_lr - final_lr) * (1 + cos(pi * t / T)) / 2
 """
+import ctypes
+import ctypes.util
 import logging
 import math
 
@@ -76,7 +78,8 @@ def learning_rate(param, iter, current_step=0):
 
     The arithmetic follows Caffe's float (Dtype) expressions, so that the rate
     is the float32 value Caffe prints and uses: pow(float, int) in double,
-    pow(float, float) and exp(float) in float."""
+    pow(float, float) and exp(float) in float (libm's powf and expf, see
+    ``_powf``)."""
     f = np.float32
     policy = param.lr_policy
     base_lr = f(param.base_lr)
@@ -93,25 +96,65 @@ def learning_rate(param, iter, current_step=0):
         rate = float(base_lr) * math.pow(float(gamma), iter)
     elif policy == "inv":
         _check_gamma(param)
-        rate = base_lr * np.power(f(1) + gamma * f(iter), -power)
+        rate = base_lr * _powf(f(1) + gamma * f(iter), -power)
     elif policy == "multistep":
         _check_gamma(param)
         rate = float(base_lr) * math.pow(float(gamma), current_step)
     elif policy == "poly":
         _check(param.max_iter > 0, "lr_policy 'poly' needs max_iter > 0")
-        rate = base_lr * np.power(f(1) - f(iter) / f(param.max_iter), power)
+        rate = base_lr * _powf(f(1) - f(iter) / f(param.max_iter), power)
     elif policy == "sigmoid":
         _check_gamma(param)
         _check_stepsize(param)
         z = -gamma * (f(iter) - f(param.stepsize))
-        with np.errstate(over="ignore"):
-            rate = base_lr * (f(1) / (f(1) + np.exp(z)))
+        rate = base_lr * (f(1) / (f(1) + _expf(z)))
     elif policy in ("exp_decay", "cosine"):
         rate = _annealed(param, iter)
     else:
         raise LearningRatePolicyError("Unknown learning rate policy: %s (known: %s)"
                                       % (policy, ", ".join(POLICIES)))
     return float(f(rate))
+
+
+def _libm_float_functions():
+    """C's ``powf`` and ``expf`` from the C library, as Caffe's float
+    ``pow``/``exp`` call them; None where ctypes cannot find libm."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        powf, expf = libm.powf, libm.expf
+    except (OSError, AttributeError):
+        return None
+    powf.restype, powf.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+    expf.restype, expf.argtypes = ctypes.c_float, [ctypes.c_float]
+    return powf, expf
+
+
+_LIBM = _libm_float_functions()
+
+
+def _powf(x, y):
+    """``powf(x, y)`` of float32 scalars, as Caffe computes pow(float, float):
+    the C library's own function (glibc's is within 0.82 ulp, not always
+    correctly rounded), else the double power rounded once to float32.
+
+    Not ``np.power``: on float32 NumPy dispatches a SIMD power by CPU (its
+    AVX-512 one moved Caffe's 'inv' rate 0.000999401 to 0.0009994), so the
+    rate would depend on the machine."""
+    if _LIBM is not None:
+        return np.float32(_LIBM[0](float(x), float(y)))
+    return np.float32(math.pow(float(x), float(y)))
+
+
+def _expf(x):
+    """``expf(x)`` of a float32 scalar (see ``_powf``); +inf on overflow."""
+    if _LIBM is not None:
+        return np.float32(_LIBM[1](float(x)))
+    try:
+        value = math.exp(float(x))
+    except OverflowError:
+        value = math.inf
+    with np.errstate(over="ignore"):
+        return np.float32(value)
 
 
 def _annealed(param, iter):

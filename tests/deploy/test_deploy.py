@@ -154,6 +154,20 @@ def test_hwgq_deploy_forms_equal_the_training_net(tmp_path, quant):
         assert_close_with_flips(out["prob"], ref["prob"], 0.1, atol=1e-3)
 
 
+def assert_alpha_close(ours, fork, name):
+    """a_n sign(W_n) against the fork's: same signs, and a_n = sum_j |W_nj| / k
+    within the float32 summation error of k positive terms. Two summation
+    orders each lie within (k - 1) 2^-24 (relative) of the exact sum, so they
+    differ by at most 2 (k - 1) 2^-24; the order is the BLAS kernel's (the
+    fork's sgemv, ours), so bit-equality holds on some CPUs only (Haswell
+    kernels here: equal in conv2, ip1, ip2; AVX kernels: conv1 2 ulp off)."""
+    ours, fork = ours.reshape(len(ours), -1), fork.reshape(len(fork), -1)
+    np.testing.assert_array_equal(np.sign(ours), np.sign(fork), err_msg=name)
+    k = ours.shape[1]
+    bound = 2 * (k - 1) * 2.0 ** -24 * np.abs(fork).astype(np.float64)
+    assert (np.abs(ours.astype(np.float64) - fork) <= bound).all(), name
+
+
 def test_lenet_hwgq_golden_pair(tmp_path):
     d = np.load(os.path.join(GOLDEN, "deploy_lenet_bw.npz"))
     model = tmp_path / "deploy.prototxt"
@@ -169,12 +183,7 @@ def test_lenet_hwgq_golden_pair(tmp_path):
             continue
         _, name, i = key.split("__")
         ours = blob_array(layers[name].blobs[int(i)]).reshape(d[key].shape)
-        if name == "conv1":
-            # k = 25: the fork's OpenBLAS gemv sums these rows in an order the
-            # quantizer's gemv does not reproduce; alpha is within 1 ulp
-            np.testing.assert_array_max_ulp(ours, d[key], maxulp=1)
-        else:
-            np.testing.assert_array_equal(ours, d[key])  # the fork's alpha, bit for bit
+        assert_alpha_close(ours, d[key], name)
     x = d["in__data"]
     train, bw = _forward(net, x), _forward(Net(bw_param, TEST), x)
     for name in ("qt1", "qt2", "qt3", "ip2", "prob"):
