@@ -108,10 +108,10 @@ def calibrate(net, rng):
 
 
 def run(batch, act, iters, log):
-    from pycaffe_lowbit import backend
+    from pycaffe_lowbit.core import backend
     from pycaffe_lowbit.deploy import pack, pipeline
     from pycaffe_lowbit.deploy.runtime import PackedNet
-    from pycaffe_lowbit.net import Net, TEST
+    from pycaffe_lowbit.core.net import Net, TEST
     rng = np.random.default_rng(0)
     backend.set_random_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from pycaffe_lowbit import backend  # noqa: E402
+from pycaffe_lowbit.core import backend  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers importable
 

@@ -15,8 +15,7 @@ import pycaffe_lowbit as caffe
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import get_solver
 
-CSV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                   "pycaffe_lowbit", "datasets", "digits.csv.gz")
+from pycaffe_lowbit.data.datasets.digits import CSV  # noqa: E402
 BATCH = 32
 
 
@@ -158,7 +157,7 @@ def exported_accuracy(solver, folder):
     """Export the searched net (solver.net's weights) to plain layers, check the
     values, and return (plain test accuracy, weights outside their sets)."""
     from pycaffe_lowbit.io import caffemodel
-    from pycaffe_lowbit.quant.ws_export import check_in_set, export_searched
+    from pycaffe_lowbit.deploy.ws_export import check_in_set, export_searched
     model = solver.param.net_param
     plain, weights = export_searched(model, solver.net.to_proto())
     outside = sum(o for _, _, o, _ in check_in_set(model, weights))

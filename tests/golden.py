@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io.text import parse_net_text
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "data", "golden")

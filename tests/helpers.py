@@ -9,8 +9,8 @@ the perturbed input are skipped. Everything runs in float64.
 import numpy as np
 from google.protobuf import text_format
 
-from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.core import backend
+from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.layers import create_layer
 from pycaffe_lowbit.proto import caffe_pb2
 

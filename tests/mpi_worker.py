@@ -20,7 +20,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from pycaffe_lowbit import backend  # noqa: E402
+from pycaffe_lowbit.core import backend  # noqa: E402
 from pycaffe_lowbit.io import text  # noqa: E402
 from pycaffe_lowbit.parallel import launch  # noqa: E402
 from pycaffe_lowbit.proto import caffe_pb2  # noqa: E402

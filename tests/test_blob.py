@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.core.blob import Blob
 
 
 def test_shape_count_and_legacy_accessors():

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from pycaffe_lowbit import progress
-from pycaffe_lowbit.cli_test import score
-from pycaffe_lowbit.log import pause_for, setup_logging
+from pycaffe_lowbit.logs import progress
+from pycaffe_lowbit.cli.score import score
+from pycaffe_lowbit.logs.glog import pause_for, setup_logging
 
 from helpers import TINY_NET
 

@@ -60,7 +60,7 @@ def test_test_command_needs_weights(tmp_path):
 
 
 def test_score_function_returns_means():
-    from pycaffe_lowbit.cli_test import score
+    from pycaffe_lowbit.cli.score import score
     import logging
     net = caffe.Net(parse_net_text(NET), caffe.TEST)
     means = score(net, 2, logging.getLogger("pycaffe_lowbit"))

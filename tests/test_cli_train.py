@@ -88,7 +88,7 @@ def test_flag_errors_are_clear(tmp_path):
 
 def test_signal_actions_map_like_caffe():
     import signal
-    from pycaffe_lowbit.cli_train import SignalActions
+    from pycaffe_lowbit.cli.train import SignalActions
     actions = SignalActions("stop", "snapshot")
     assert actions() == "none"
     actions.pending.append(signal.SIGHUP)

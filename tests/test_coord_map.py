@@ -7,14 +7,14 @@ b = (k-1)/2 - p; Crop a = 1, b = -offset.
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.coord_map import (AxisMismatchException, UndefinedMapException,
-                                      compose, conv_params, coord_map, coord_map_from_to,
-                                      crop, inverse)
+from pycaffe_lowbit.pycaffe.coord_map import (AxisMismatchException, UndefinedMapException,
+                                              compose, conv_params, coord_map, coord_map_from_to,
+                                              crop, inverse)
 from pycaffe_lowbit.io.text import parse_net_text
 from pycaffe_lowbit.layers import layer_type_list
-from pycaffe_lowbit.net_spec import L, NetSpec, P
+from pycaffe_lowbit.pycaffe.net_spec import L, NetSpec, P
 from pycaffe_lowbit.proto import caffe_pb2
-from pycaffe_lowbit.pycaffe import Net
+from pycaffe_lowbit.pycaffe.pycaffe import Net
 
 
 def fcn(ks=3, stride=1, pad=0, pool=2, dstride=2, dpad=0, relu=False):

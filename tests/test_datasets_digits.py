@@ -4,8 +4,8 @@ import os
 import numpy as np
 
 from pycaffe_lowbit.data import datum_to_array
-from pycaffe_lowbit.datasets import digits, ensure_embedded
-from pycaffe_lowbit.tools.image_mean import compute_image_mean, mean_to_proto
+from pycaffe_lowbit.data.datasets import digits, ensure_embedded
+from pycaffe_lowbit.data.tools.image_mean import compute_image_mean, mean_to_proto
 from tool_cases import datums, records, run_cli
 
 

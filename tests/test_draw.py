@@ -12,7 +12,7 @@ import pycaffe_lowbit as caffe
 from pycaffe_lowbit.proto import caffe_pb2
 
 pydot = pytest.importorskip("pydot", reason="caffe.draw needs pydot")
-from pycaffe_lowbit import draw  # noqa: E402
+from pycaffe_lowbit.pycaffe import draw  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LENET = os.path.join(ROOT, "models", "lenet", "lenet_deploy.prototxt")

@@ -6,9 +6,9 @@ import pytest
 from google.protobuf import text_format
 
 import golden
-from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
-from pycaffe_lowbit.fillers import FillerError, fill, filler_values
+from pycaffe_lowbit.core import backend
+from pycaffe_lowbit.core.blob import Blob
+from pycaffe_lowbit.core.fillers import FillerError, fill, filler_values
 from pycaffe_lowbit.proto import caffe_pb2
 
 SHAPE = (400, 300)       # fan_in 300, fan_out 400

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pycaffe_lowbit import cli
-from pycaffe_lowbit.logparse import LogParseError, parse_log, save_csv_files
+from pycaffe_lowbit.logs.parse import LogParseError, parse_log, save_csv_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLVERS = os.path.join(ROOT, "tests", "data", "golden", "solvers")

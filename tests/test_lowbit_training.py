@@ -9,7 +9,7 @@ import re
 import pytest
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.datasets.digits import build_digits
+from pycaffe_lowbit.data.datasets.digits import build_digits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HWGQ_3NE = 'quant_param { forward_func: "hwgq" centers: 0.538 centers: 1.076 ' \

@@ -33,7 +33,7 @@ from pycaffe_lowbit import model_zoo
 from pycaffe_lowbit.io.text import format_text, parse_net_text, parse_solver_text, \
     read_net_param, read_solver_param
 from pycaffe_lowbit.model_zoo.model import DATA_TYPES, IMAGENET, IMAGENET_227
-from pycaffe_lowbit.overrides import apply_solver_overrides
+from pycaffe_lowbit.cli.overrides import apply_solver_overrides
 from pycaffe_lowbit.proto import caffe_pb2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

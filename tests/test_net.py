@@ -7,7 +7,7 @@ import pytest
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.io.text import parse_net_text
 from pycaffe_lowbit.layers.registry import UnknownLayerTypeError
-from pycaffe_lowbit.net_graph import NetDefinitionError, filter_net, insert_splits
+from pycaffe_lowbit.core.net_graph import NetDefinitionError, filter_net, insert_splits
 
 from helpers import MLP_NET
 
@@ -296,7 +296,7 @@ def test_hdf5_roundtrip_with_shared_params(tmp_path):
 
 
 def test_runtime_failure_names_layer_and_blobs():
-    from pycaffe_lowbit.net import LayerRuntimeError
+    from pycaffe_lowbit.core.net import LayerRuntimeError
     net = make_net(MLP, caffe.TEST)
     net.blobs["data"].reshape(4, 7)          # ip1 was set up for 6 inputs
     with pytest.raises(ValueError, match=r"layer 'ip1' \(type InnerProduct\).*7 inputs.*expected 6"):

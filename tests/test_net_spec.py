@@ -7,9 +7,9 @@ import pytest
 
 import pycaffe_lowbit
 from pycaffe_lowbit.io.text import format_text, parse_net_text, read_net_param
-from pycaffe_lowbit.net_spec import L, NetSpec, P, assign_proto, param_name_dict, to_proto
+from pycaffe_lowbit.pycaffe.net_spec import L, NetSpec, P, assign_proto, param_name_dict, to_proto
 from pycaffe_lowbit.proto import caffe_pb2
-from pycaffe_lowbit.pycaffe import Net
+from pycaffe_lowbit.pycaffe.pycaffe import Net
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 MODELS = os.path.join(os.path.dirname(__file__), "..", "models")

@@ -3,8 +3,8 @@
 import pytest
 from google.protobuf import text_format
 
-from pycaffe_lowbit.overrides import (OverrideError, apply_net_overrides, apply_overrides,
-                                      apply_solver_overrides, is_net_override, parse_override)
+from pycaffe_lowbit.cli.overrides import (OverrideError, apply_net_overrides, apply_overrides,
+                                          apply_solver_overrides, is_net_override, parse_override)
 from pycaffe_lowbit.proto import caffe_pb2
 
 NET = """
@@ -180,6 +180,6 @@ def test_failed_override_is_a_value_error():
 
 
 def test_module_documents_grammar():
-    import pycaffe_lowbit.overrides as mod
+    import pycaffe_lowbit.cli.override_syntax as mod
     for word in ("override :=", "layer[NAME]", "FIELD[INDEX]", "[a,b", "true"):
         assert word in mod.__doc__

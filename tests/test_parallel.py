@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io import text
 from pycaffe_lowbit.parallel import LocalComm, DataParallel, launch, world
 from pycaffe_lowbit.parallel.comm import flatten, unflatten
@@ -47,8 +48,8 @@ def test_flatten_round_trip(xp):
     assert flat.shape == (10,)
     targets = [xp.zeros((2, 3), np.float32), xp.zeros(4, np.float32)]
     unflatten(flat * 2, targets)
-    assert np.array_equal(caffe.backend.to_numpy(targets[0]), np.arange(6).reshape(2, 3) * 2)
-    assert np.array_equal(caffe.backend.to_numpy(targets[1]), np.full(4, 2))
+    assert np.array_equal(backend.to_numpy(targets[0]), np.arange(6).reshape(2, 3) * 2)
+    assert np.array_equal(backend.to_numpy(targets[1]), np.full(4, 2))
     with pytest.raises(TypeError, match="one dtype"):
         flatten([xp.ones(2, np.float32), xp.ones(2, np.float64)], xp)
 

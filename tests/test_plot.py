@@ -7,8 +7,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from pycaffe_lowbit import cli, plot  # noqa: E402
-from pycaffe_lowbit.logparse import LogParseError  # noqa: E402
+from pycaffe_lowbit import cli
+from pycaffe_lowbit.logs import plot  # noqa: E402
+from pycaffe_lowbit.logs.parse import LogParseError  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLVERS = os.path.join(ROOT, "tests", "data", "golden", "solvers")

@@ -3,7 +3,7 @@ closed forms (the seed's formulas written out level by level)."""
 import numpy as np
 import pytest
 
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 from pycaffe_lowbit.quant.qnn import QNNActivation, QNNWeights, round_half_away
 from helpers import build_layer, run_in_place

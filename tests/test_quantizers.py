@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import DATA
-from pycaffe_lowbit import backend, quant
+from pycaffe_lowbit.core import backend
+from pycaffe_lowbit import quant
 
 F32 = np.float32
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.io import caffemodel
 from pycaffe_lowbit.io.blobproto import array_from_proto
 from pycaffe_lowbit.io.text import parse_net_text

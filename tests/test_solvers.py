@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import solver_data
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io import text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import (SGDSolver, NesterovSolver, AdaGradSolver,

@@ -9,9 +9,9 @@ import pytest
 
 from pycaffe_lowbit.data import DataError, datum_to_array
 from pycaffe_lowbit.proto import caffe_pb2
-from pycaffe_lowbit.tools.cifar import convert_cifar
-from pycaffe_lowbit.tools.image_mean import compute_image_mean
-from pycaffe_lowbit.tools.mnist import convert_mnist
+from pycaffe_lowbit.data.tools.cifar import convert_cifar
+from pycaffe_lowbit.data.tools.image_mean import compute_image_mean
+from pycaffe_lowbit.data.tools.mnist import convert_mnist
 from tool_cases import assert_one_line_error, datums, records, run_cli
 
 RNG = np.random.default_rng(7)

@@ -8,8 +8,8 @@ import pytest
 from pycaffe_lowbit.data import DataError, array_to_datum, open_db
 from pycaffe_lowbit.io.blobproto import array_from_proto
 from pycaffe_lowbit.proto import caffe_pb2
-from pycaffe_lowbit.tools.image_mean import channel_means, compute_image_mean
-from pycaffe_lowbit.tools.imageset import convert_imageset
+from pycaffe_lowbit.data.tools.image_mean import channel_means, compute_image_mean
+from pycaffe_lowbit.data.tools.imageset import convert_imageset
 from tool_cases import IMAGE_LIST, IMAGES, IO, assert_one_line_error, run_cli
 
 DIGITS = os.path.join(IO, "..", "solvers", "digits_train_lmdb")

@@ -9,8 +9,8 @@ import pytest
 
 from pycaffe_lowbit import cli
 from pycaffe_lowbit.data import DataError, datum_to_array
-from pycaffe_lowbit.tools import writer
-from pycaffe_lowbit.tools.imageset import convert_imageset, read_list_file
+from pycaffe_lowbit.data.tools import writer
+from pycaffe_lowbit.data.tools.imageset import convert_imageset, read_list_file
 from tool_cases import IMAGE_LIST, IMAGES, IO, assert_one_line_error, datums, records, run_cli
 
 GOLDEN = {

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.quant.weight_search import WeightSearch, named_value_set, temperature

@@ -10,7 +10,7 @@ from google.protobuf import text_format
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.io import caffemodel, text
 from pycaffe_lowbit.proto import caffe_pb2
-from pycaffe_lowbit.quant.ws_export import ExportError, check_in_set, export_searched
+from pycaffe_lowbit.deploy.ws_export import ExportError, check_in_set, export_searched
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -5,14 +5,14 @@
     python tools/ws_export.py --check SEARCHED.prototxt PLAIN.caffemodel
 
 Export writes W = v[argmax logits] per searched layer (see
-pycaffe_lowbit.quant.ws_export), then checks that every weight lies in its
+pycaffe_lowbit.deploy.ws_export), then checks that every weight lies in its
 layer's value set; --check only checks. Exits 1 when a weight is outside.
 """
 import argparse
 import sys
 
 from pycaffe_lowbit.io import caffemodel, text
-from pycaffe_lowbit.quant.ws_export import ExportError, check_in_set, export_searched
+from pycaffe_lowbit.deploy.ws_export import ExportError, check_in_set, export_searched
 
 
 def _report(model, weights):

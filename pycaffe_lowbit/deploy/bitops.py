@@ -20,7 +20,7 @@ and add, which NumPy does without a Python loop over M or N. GPU: the
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 
 _M1, _M2, _M4, _H01 = (np.uint64(0x5555555555555555), np.uint64(0x3333333333333333),
                        np.uint64(0x0F0F0F0F0F0F0F0F), np.uint64(0x0101010101010101))

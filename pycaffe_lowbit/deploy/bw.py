@@ -21,7 +21,7 @@ PLAIN_TYPE = {"BinaryConvolution": "Convolution", "TernaryConvolution": "Convolu
 def effective_weight(layer):
     """(Q, quantized): the weight layer ``layer`` computes with, as a NumPy
     array of the blob's shape, and whether it is quantized (packable)."""
-    from .. import backend
+    from ..core import backend
     w = layer.blobs[0].data
     q = getattr(layer, "weight_quantizer", None)
     q = getattr(q, "inner", q)  # StochasticSelection: every row quantized

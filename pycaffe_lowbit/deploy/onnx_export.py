@@ -21,7 +21,7 @@ Any other layer type raises an error naming the layer.
 import numpy as np
 
 from ..io import text
-from ..net import Net, TEST
+from ..core.net import Net, TEST
 
 
 def _onnx():

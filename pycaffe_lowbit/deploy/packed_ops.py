@@ -30,7 +30,7 @@ unpacked integer matrix product exactly.
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from . import bitops
 
 

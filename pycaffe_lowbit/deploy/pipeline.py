@@ -16,8 +16,8 @@ import os
 
 from ..io import text
 from ..io.caffemodel import write_net_binary
-from ..net import Net, TEST
-from ..net_graph import filter_net
+from ..core.net import Net, TEST
+from ..core.net_graph import filter_net
 from ..proto import caffe_pb2
 from . import bw, fold, pack
 

@@ -21,9 +21,9 @@ when the model is loaded, with an error naming the layer.
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..layers._im2col import im2col
-from ..net import Net, TEST
+from ..core.net import Net, TEST
 from . import packed_ops
 from .fold import batchnorm_thresholds
 

@@ -14,7 +14,7 @@ _PYCAFFE_NAMES = (
 
 def __getattr__(name):
     if name in _PYCAFFE_NAMES:
-        from . import pycaffe_io
+        from ..pycaffe import io as pycaffe_io
         value = getattr(pycaffe_io, name)
         globals()[name] = value
         return value

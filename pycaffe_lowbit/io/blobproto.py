@@ -10,8 +10,8 @@ shape from the end (a bias of shape (N,) matches 1x1x1xN, an InnerProduct weight
 """
 import numpy as np
 
-from .. import backend
-from ..blob import Blob
+from ..core import backend
+from ..core.blob import Blob
 from ..proto import caffe_pb2
 
 _LEGACY = ("num", "channels", "height", "width")

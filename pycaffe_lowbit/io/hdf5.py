@@ -21,7 +21,7 @@ import os
 import h5py
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from .caffemodel import atomic_output
 
 

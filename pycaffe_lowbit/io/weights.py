@@ -10,7 +10,7 @@ import logging
 
 from . import caffemodel, hdf5
 from .blobproto import array_from_proto, proto_shape, shape_matches
-from .. import backend
+from ..core import backend
 
 log = logging.getLogger("pycaffe_lowbit")
 

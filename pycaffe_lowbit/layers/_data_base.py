@@ -16,7 +16,7 @@ import logging
 
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..data.datum import DataError
 from ..data.prefetch import Prefetcher
 from ..data.transformer import DataTransformer

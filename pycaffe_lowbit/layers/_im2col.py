@@ -123,7 +123,7 @@ def col2im(col, x_shape, kernel, stride, pad, dilation, out_size, batch_first=Fa
 
 
 def _xp(a):
-    from .. import backend
+    from ..core import backend
     return backend.get_array_module(a)
 
 

@@ -10,7 +10,7 @@ As Caffe, ties count against the true label: a position is correct when
 nothing is counted); optional top 1 (C,) = the same per true class (0 for
 classes that do not occur). Forward only: Caffe has no backward.
 """
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .loss import _ignore_label, _labels
 from .registry import register

@@ -12,8 +12,8 @@ Subclasses set the blob-count constraints as class attributes and implement
 """
 import numpy as np
 
-from ..blob import Blob
-from .. import backend
+from ..core.blob import Blob
+from ..core import backend
 
 
 def shape_str(shape):
@@ -99,7 +99,7 @@ class Layer:
         if self.blobs:
             self.check_param_shapes(shapes, names)
             return
-        from ..fillers import fill
+        from ..core.fillers import fill
         self.blobs = [self.new_blob(shape) for shape in shapes]
         for blob, filler in zip(self.blobs, fillers):
             fill(blob, filler)

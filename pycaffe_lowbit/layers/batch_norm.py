@@ -19,7 +19,7 @@ The three blobs are statistics, not parameters: Caffe forces their lr_mult to 0
 (adding ``param { lr_mult: 0 }`` entries to this layer's parameter) and their
 diffs stay 0. Bottom: N x C x ... (at least 2 axes); top: same. In-place allowed.
 """
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

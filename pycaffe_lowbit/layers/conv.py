@@ -18,7 +18,7 @@ transposed direction; see ``_im2col``.
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
 from .base import Layer, shape_str
 from .registry import register

@@ -29,7 +29,7 @@ import numpy as np
 from ..data import sources
 from ..data.datum import DataError, parse_datum
 from ..data.db import backend_name, open_db
-from ..datasets import ensure_embedded
+from ..data.datasets import ensure_embedded
 from ..parallel import world
 from ..proto import caffe_pb2
 from ._data_base import PrefetchingDataLayer, checked_shape, transform_batch

@@ -13,7 +13,7 @@ distribution, not draw by draw.
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

@@ -25,7 +25,7 @@ import os
 import h5py
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..data import sources
 from ..data.datum import DataError
 from .base import Layer

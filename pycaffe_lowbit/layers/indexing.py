@@ -28,7 +28,7 @@ Parameter (no bottom; one blob of parameter_param.shape, zero at creation):
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .registry import register
 

@@ -8,7 +8,7 @@ bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
     dX = dY W  (dY W^T when transposed)
     dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
 """
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .conv import canonical_axis
 from .registry import register

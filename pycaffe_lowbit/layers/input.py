@@ -12,7 +12,7 @@ every forward, drawing from the library's random generator.
 """
 import numpy as np
 
-from .. import backend, fillers
+from ..core import backend, fillers
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

@@ -18,7 +18,7 @@ EuclideanLoss, with n = a.shape[0]:
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

@@ -41,7 +41,7 @@ ContrastiveLoss (a, b (n, C), similarity y (n,); d_i = ||a_i - b_i||):
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from .loss import LossLayer, _ignore_label, _labels
 from .registry import register

@@ -12,7 +12,7 @@ y = x * s^-beta, windows clipped at the borders (zeros outside). Gradient:
 with D = n (across) or n^2 (within); the windows are symmetric, so the
 window sum is its own adjoint. n (local_size) must be odd.
 """
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

@@ -24,7 +24,7 @@ one) the true derivative cont * f (1 - f).
 ``lstm_unit_forward`` / ``lstm_unit_backward`` work on (N, D) / (N, 4D) arrays
 and are shared with the LSTM layer.
 """
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .registry import register
 

@@ -15,7 +15,7 @@ Backward (Caffe's formula; the exact gradient when eps = 0):
     without variance:   dx = dy - E[dy]
     with variance:      dx = (dy - E[dy] - y * E[y * dy]) / s
 """
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .registry import register
 

@@ -11,7 +11,7 @@ what is still valid then.
 ReLU's backward reads the bottom data, as Caffe's does; in place that is y,
 whose sign is the sign of x for s >= 0. Sigmoid and TanH read the top data.
 """
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .registry import register
 

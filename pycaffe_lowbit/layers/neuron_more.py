@@ -27,7 +27,7 @@ PReLU keeps a copy of x for backward when in place, as Caffe does.
 """
 import math
 
-from .. import backend, fillers
+from ..core import backend, fillers
 from ..proto import caffe_pb2
 from .neuron import NeuronLayer
 from .registry import register

@@ -27,7 +27,7 @@ masked writes. A window covering everything (global pooling) is one reduction.
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from ._im2col import FlatWindows
 from .base import Layer

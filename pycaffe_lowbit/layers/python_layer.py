@@ -11,7 +11,7 @@ wrapper lacks are looked up on it, so ``net.layers[i].my_state`` works.
 """
 import importlib
 
-from ..blob import Blob
+from ..core.blob import Blob
 from .base import Layer
 from .registry import register
 

@@ -19,7 +19,7 @@ fork ignores it (the thresholds are the midpoints of the centers). In place,
 the input is kept for the backward (the gradient depends on x, not on y).
 """
 from .. import quant
-from ..log import LOGGER
+from ..logs.glog import LOGGER
 from .neuron import NeuronLayer
 from .registry import register
 

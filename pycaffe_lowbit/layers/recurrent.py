@@ -30,7 +30,7 @@ Caffe's state semantics, kept here:
 """
 import logging
 
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .registry import register
 

@@ -18,7 +18,7 @@ ArgMax     the ``top_k`` largest values of each group, largest first; among
                values -- padded with 1s to the bottom's number of axes.
            Indices are stored as floats. Forward only: no gradient.
 """
-from .. import backend
+from ..core import backend
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

@@ -12,7 +12,7 @@ Learned blobs accumulate their diffs; a bottom[1] diff is overwritten. Fillers:
 Scale's defaults to constant 1 and its bias_filler to constant 0, Bias's filler to
 constant 0. Bottom: any shape; top: same shape. In-place allowed.
 """
-from ..fillers import fill
+from ..core.fillers import fill
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register

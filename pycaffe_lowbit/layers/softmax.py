@@ -5,7 +5,7 @@
 
 Bottom: any shape. Top: same shape. In place works (backward reads top only).
 """
-from .. import backend
+from ..core import backend
 from .base import Layer
 from .registry import register
 

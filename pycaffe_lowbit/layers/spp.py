@@ -14,7 +14,7 @@ bins). With pyramid_height 1 the top is the single pooling's (N, C, oh, ow),
 not flattened, as in Caffe. Backward: dx = sum over levels of each pooling's
 gradient of its slice of dy.
 """
-from ..blob import Blob
+from ..core.blob import Blob
 from ..proto import caffe_pb2
 from .base import Layer
 from .pooling import Pooling

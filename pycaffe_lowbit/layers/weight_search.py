@@ -22,7 +22,7 @@ the net as plain Convolution / InnerProduct layers with W = v[argmax a].
 """
 import math
 
-from ..blob import Blob
+from ..core.blob import Blob
 from ..proto import caffe_pb2
 from ..quant.weight_search import WeightSearch, named_value_set, temperature
 from .conv import Convolution

@@ -17,7 +17,7 @@ quantized input; the other blocks read an out-of-place BatchNorm
 ``bn<block>_branch2a`` of the previous sum and add that sum itself.
 ResNet-50's blocks are bottlenecks (1x1, 3x3, 1x1 x4; stride on the first 1x1).
 """
-from ..net_spec import L
+from ..pycaffe.net_spec import L
 from .hwgq_nets import MSRA, XAVIER, bconv, bn, classifier, imagenet_data, imagenet_head, \
     max_pool, quant
 from .model import BIAS, WEIGHT, net_with_data

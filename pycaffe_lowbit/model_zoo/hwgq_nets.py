@@ -18,7 +18,7 @@ from the second stage on; DarkNet-19 as the fork has it, with 3x3 kernels in
 every binary layer) for the other two, so the fork's released weights load by
 name.
 """
-from ..net_spec import L
+from ..pycaffe.net_spec import L
 from .model import BIAS, WEIGHT, bn_params, net_with_data
 
 LEVELS = {

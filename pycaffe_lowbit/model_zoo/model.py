@@ -16,7 +16,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from ..io.text import format_text
-from ..net_spec import L, NetSpec, assign_proto
+from ..pycaffe.net_spec import L, NetSpec, assign_proto
 from ..proto import caffe_pb2
 
 GENERATOR = "tools/make_models.py"

@@ -26,7 +26,7 @@ import argparse
 
 from .. import layers as L, params as P
 from ..io import text
-from ..net_spec import NetSpec
+from ..pycaffe.net_spec import NetSpec
 from ..proto import caffe_pb2
 
 DATASETS = {

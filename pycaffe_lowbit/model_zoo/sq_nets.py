@@ -13,7 +13,7 @@ of the fork loads by those names.
 but the fork ships none); it is the ResNet-18 of He et al. written in the
 style of the fork's AlexNet-BN and ResNet-56 files.
 """
-from ..net_spec import L
+from ..pycaffe.net_spec import L
 from .model import BIAS, WEIGHT, bn_params, net_with_data
 
 GAUSS = dict(type="gaussian", std=0.01)

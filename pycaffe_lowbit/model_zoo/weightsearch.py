@@ -30,7 +30,7 @@ augmentation would need a resized-crop data layer.)
 """
 from .. import layers as L, params as P
 from ..io import text
-from ..net_spec import NetSpec
+from ..pycaffe.net_spec import NetSpec
 from ..proto import caffe_pb2
 from ..quant.weight_search import VALUE_SETS
 

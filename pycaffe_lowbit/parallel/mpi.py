@@ -5,7 +5,7 @@ copied to the host first) and makes one MPI call: ``Bcast`` from rank 0, or an
 in-place ``Allreduce`` with ``MPI.SUM``. ``abort`` is ``MPI_Abort`` on the
 world, which ends every rank (``mpirun`` then exits non-zero).
 """
-from .. import backend
+from ..core import backend
 from .comm import Communicator, flatten, unflatten
 
 

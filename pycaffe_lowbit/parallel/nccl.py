@@ -17,7 +17,7 @@ import pickle
 
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from . import world
 from .comm import Communicator, LocalComm, flatten, unflatten
 from .sync import DataParallel, world_communicator

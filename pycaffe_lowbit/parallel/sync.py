@@ -26,7 +26,7 @@ the one a single solver with the same seed draws. (Dropout's host masks are
 thus shared by the ranks too, each applied to its own records.) BatchNorm
 statistics are not reduced: they stay local per rank, as in Caffe.
 """
-from .. import backend
+from ..core import backend
 from . import world
 from .comm import LocalComm
 

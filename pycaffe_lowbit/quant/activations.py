@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from ..core import backend
 
 
 def _clip_value(clip):

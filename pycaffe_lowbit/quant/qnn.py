@@ -23,7 +23,7 @@ Weights, ``QNNWeights(nb, symmetric)``, per layer (whole blob):
 """
 import math
 
-from .. import backend
+from ..core import backend
 
 
 def round_half_away(v):

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from ..core import backend
 
 VALUE_SETS = {
     "1b": (-1.0, 1.0),

@@ -15,7 +15,7 @@ in W's dtype (float32 in a net), as the forks compute them.
 """
 import numpy as np
 
-from .. import backend
+from ..core import backend
 
 
 def row_mean_abs(w):

@@ -19,7 +19,8 @@ RMSProp needs 0 <= rms_decay < 1.
 """
 import math
 
-from .base import Solver, _check
+from .base import Solver
+from .errors import _check
 
 
 class AdaGradSolver(Solver):

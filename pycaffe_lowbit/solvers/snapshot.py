@@ -48,7 +48,7 @@ import os
 import h5py
 import numpy as np
 
-from .. import backend
+from ..core import backend
 from ..io import caffemodel, hdf5
 from ..io.blobproto import array_from_proto, array_to_proto, proto_shape, shape_matches
 from ..proto import caffe_pb2

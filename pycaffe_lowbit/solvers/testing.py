@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from .. import backend
+from ..core import backend
 
 log = logging.getLogger("pycaffe_lowbit")
 

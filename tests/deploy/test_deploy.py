@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from google.protobuf import text_format
 
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers.registry import layer_type_list
-from pycaffe_lowbit.net import Net, TEST
+from pycaffe_lowbit.core.net import Net, TEST
 from pycaffe_lowbit.proto import caffe_pb2
 
 pytestmark = pytest.mark.skipif(

@@ -4,7 +4,7 @@ import pytest
 from google.protobuf import text_format
 
 from pycaffe_lowbit.deploy import fold
-from pycaffe_lowbit.net import Net, TEST
+from pycaffe_lowbit.core.net import Net, TEST
 from pycaffe_lowbit.proto import caffe_pb2
 
 NET = """

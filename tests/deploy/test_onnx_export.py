@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from pycaffe_lowbit import pycaffe
-from pycaffe_lowbit.net import TEST
+from pycaffe_lowbit.pycaffe import pycaffe
+from pycaffe_lowbit.core.net import TEST
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package")
 ort = pytest.importorskip("onnxruntime", reason="the check needs onnxruntime")

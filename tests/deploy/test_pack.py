@@ -5,7 +5,7 @@ from google.protobuf import text_format
 
 from pycaffe_lowbit.deploy import pack
 from pycaffe_lowbit.deploy.runtime import PackedNet, PackedRuntimeError
-from pycaffe_lowbit.net import Net, TEST
+from pycaffe_lowbit.core.net import Net, TEST
 from pycaffe_lowbit.proto import caffe_pb2
 
 NET = """

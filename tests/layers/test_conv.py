@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import build_layer, check_gradient, layer_param, run_forward
-from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.core import backend
+from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, conv as conv_mod, create_layer
 from pycaffe_lowbit.layers._im2col import conv_out_size, deconv_out_size
 

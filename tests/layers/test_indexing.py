@@ -6,7 +6,7 @@ import pytest
 
 from helpers import build_layer, check_gradient, run_forward
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io.text import parse_net_text
 from pycaffe_lowbit.layers import LayerSetupError
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from helpers import build_layer, check_gradient, layer_param, run_forward
-from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.core import backend
+from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
 
 

@@ -5,8 +5,8 @@ import pytest
 
 import golden
 from helpers import build_layer, layer_param, run_forward
-from pycaffe_lowbit import backend
-from pycaffe_lowbit.blob import Blob
+from pycaffe_lowbit.core import backend
+from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
 
 

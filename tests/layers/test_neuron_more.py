@@ -6,7 +6,7 @@ import pytest
 
 from helpers import (build_layer, check_gradient, layer_param, make_blobs, run_forward,
                      run_in_place)
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
 
 

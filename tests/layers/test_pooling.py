@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers import build_layer, check_gradient, run_forward
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError, pooling as pooling_mod
 from pycaffe_lowbit.proto import caffe_pb2
 

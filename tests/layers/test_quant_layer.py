@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import build_layer, captured_log, run_forward, run_in_place
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 
 F32 = np.float32

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import build_layer, check_gradient, run_forward
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 
 FILL = 'weight_filler { type: "gaussian" } bias_filler { type: "gaussian" }'

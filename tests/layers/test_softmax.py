@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import build_layer, check_gradient, run_forward, run_in_place
-from pycaffe_lowbit import backend
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 
 

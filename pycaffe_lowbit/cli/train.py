@@ -1,0 +1,187 @@
+"""``lowbit-caffe train``: train or fine-tune from a solver file, as ``caffe train``.
+
+    lowbit-caffe train --solver S [--weights W[,W2] | --snapshot S.solverstate]
+                       [--gpu 0|0,1|all] [--level N] [--stage a,b]
+                       [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
+                       [--set FIELD=VALUE ...] [--progress auto|on|off]
+
+As Caffe: ``--weights`` replaces the solver file's ``weights`` and is copied
+into the train and test nets ("Finetuning from ..."); ``--snapshot`` resumes
+from a solver state; both together is an error. ``--level``/``--stage`` set the
+solver's ``train_state``. On SIGINT (default: stop) or SIGHUP (default:
+snapshot) the solver snapshots and/or stops after the current iteration; a
+stop still takes the snapshot after training (``snapshot_after_train``).
+
+Before any net is built, the files the solver and the flags name are checked:
+each missing one is an error line naming the solver file and the field (or
+the flag), and the command exits with 1. The ``snapshot_prefix`` folder is
+checked whenever a snapshot will be written (Caffe checks it up front only
+with ``snapshot`` > 0). ``--progress``: see ``progress.py``.
+
+Started by ``mpirun -np N``, the N processes train data-parallel (see
+``parallel``): each reads its share of the data with the solver's batch size,
+gradients are averaged before each update, rank 0 logs, tests and snapshots.
+``--gpu 0,1`` needs one process per id (``mpirun -np 2``; rank r uses the
+r-th); several GPUs in one process are an error.
+"""
+import os
+import signal
+
+from ..io.text import read_solver_param
+from ..logs import progress
+from ..parallel import launch
+from ..solvers import get_solver
+from .common import Command, add_caffe_flags, use_device
+from .overrides import apply_solver_overrides, parse_override
+
+EFFECTS = ("stop", "snapshot", "none")
+
+
+class SignalActions:
+    """Turns SIGINT/SIGHUP into the solver's requested action, as Caffe's
+    SignalHandler: the signal is remembered and read once per iteration."""
+
+    def __init__(self, sigint_effect="stop", sighup_effect="snapshot"):
+        for name, effect in (("sigint_effect", sigint_effect),
+                             ("sighup_effect", sighup_effect)):
+            if effect not in EFFECTS:
+                raise ValueError("--%s must be one of %s, got %r"
+                                 % (name, ", ".join(EFFECTS), effect))
+        self.effects = {signal.SIGINT: sigint_effect}
+        if hasattr(signal, "SIGHUP"):
+            self.effects[signal.SIGHUP] = sighup_effect
+        self.pending = []
+        self.previous = {}
+
+    def install(self):
+        for signum in self.effects:
+            self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def restore(self):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame):
+        self.pending.append(signum)
+
+    def __call__(self):
+        """The action for the solver: 'stop', 'snapshot' or 'none'."""
+        action = "none"
+        while self.pending:
+            effect = self.effects[self.pending.pop(0)]
+            if effect == "stop":
+                return "stop"
+            if effect == "snapshot":
+                action = "snapshot"
+        return action
+
+
+def _missing(path):
+    """Why ``path`` cannot be read as a file ("" when it can)."""
+    if os.path.isdir(path):
+        return 'is a folder, not a file: "%s"' % path
+    if not os.path.isfile(path):
+        return 'no such file "%s"' % path
+    return ""
+
+
+def _snapshot_folder_problem(param):
+    """Why the snapshots of ``param`` could not be written ("" when they can).
+
+    Caffe finds out at the first snapshot (or, with ``snapshot`` > 0, when it
+    probes the prefix at start-up); we check up front whenever training will
+    write one: every ``snapshot`` iterations or after training."""
+    if not (param.snapshot > 0 or param.snapshot_after_train):
+        return ""
+    folder = os.path.dirname(param.snapshot_prefix) or "."
+    where = "%s_iter_<N>.caffemodel" % param.snapshot_prefix
+    if not os.path.isdir(folder):
+        return 'no such folder "%s" (snapshots go to %s)' % (folder, where)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return 'folder "%s" is not writable (snapshots go to %s)' % (folder, where)
+    return ""
+
+
+def input_problems(param, solver_file, skip=()):
+    """One line per file the solver names that is missing, each naming the
+    solver file and the field (``solver.prototxt: field "net": no such file
+    "x.prototxt"``); fields in ``skip`` are not checked."""
+    named = [("net", param.net), ("train_net", param.train_net)]
+    named += [("test_net", path) for path in param.test_net]
+    named += [("weights", path.strip()) for entry in param.weights
+              for path in entry.split(",")]
+    problems = ['%s: field "%s": %s' % (solver_file, field, _missing(path))
+                for field, path in named if path and field not in skip and _missing(path)]
+    folder = "" if "snapshot_prefix" in skip else _snapshot_folder_problem(param)
+    if folder:
+        problems.append('%s: field "snapshot_prefix": %s' % (solver_file, folder))
+    return problems
+
+
+def _flag_problems(args):
+    paths = [("--weights", path.strip()) for path in args.weights.split(",") if path.strip()]
+    if args.snapshot:
+        paths.append(("--snapshot", args.snapshot))
+    return ["%s: %s" % (flag, _missing(path)) for flag, path in paths if _missing(path)]
+
+
+def _overridden_fields(overrides):
+    return {parse_override(text).steps[0][0] for text in overrides}
+
+
+def load_train_param(args):
+    """The solver's parameters with the flags and ``--set`` overrides applied,
+    and the lines saying which named files are missing (empty when none)."""
+    param = read_solver_param(args.solver)
+    param.train_state.level = args.level
+    param.train_state.stage.extend(args.stage.split(","))   # "" gives stage "", as Caffe
+    overrides = getattr(args, "set", None) or []
+    skip = _overridden_fields(overrides)
+    if args.weights:
+        skip.add("weights")
+    # Before the overrides (which read the net files for layer[...] paths), and
+    # after them for what they changed.
+    problems = input_problems(param, args.solver, skip) + _flag_problems(args)
+    if problems:
+        return param, problems
+    if overrides:
+        apply_solver_overrides(param, overrides)
+    if args.weights:
+        del param.weights[:]
+        param.weights.append(args.weights)
+    return param, input_problems(param, args.solver)
+
+
+def cmd_train(args, log):
+    if not args.solver:
+        raise SystemExit("lowbit-caffe train: need a solver definition to train (-solver)")
+    if args.snapshot and args.weights:
+        raise SystemExit("lowbit-caffe train: give a snapshot to resume training or "
+                         "weights to finetune but not both")
+    param, problems = load_train_param(args)
+    for line in problems:
+        log.error("%s", line)
+    if problems:
+        return 1
+    comm = launch.join_world()
+    use_device(launch.device_for_rank(args.gpu, comm.rank, comm.size), log)
+    actions = SignalActions(args.sigint_effect, args.sighup_effect).install()
+    try:
+        with launch.guard(comm, log):
+            solver = get_solver(param)
+            solver.action_request = actions
+            if args.snapshot:
+                log.info("Resuming from %s", args.snapshot)
+                solver.restore(args.snapshot)
+            launch.attach(solver, comm)
+            log.info("Starting Optimization")
+            with progress.training(solver, getattr(args, "progress", "off")):
+                solver.solve()
+    finally:
+        actions.restore()
+    log.info("Optimization Done.")
+    return 0
+
+
+COMMANDS = {"train": Command(cmd_train, "train or finetune a model", add_caffe_flags)}
