@@ -1,4 +1,11 @@
-"""Test fixtures: every layer test runs on NumPy, and on CuPy where a GPU is present."""
+"""Test fixtures: every layer test runs on NumPy, and on CuPy where a GPU is present.
+
+The tests mirror the package's folders (tests/core, tests/layers, ...), plus
+tests/golden (official Caffe's and the forks' outputs), tests/seeds (the seed
+files of ../shared) and tests/training (models that learn end to end). What
+they share beyond these fixtures is in tests/support; data files are in
+tests/fixtures."""
+import logging
 import os
 import sys
 
@@ -13,10 +20,7 @@ import pytest  # noqa: E402
 
 from pycaffe_lowbit.core import backend  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))  # tests/helpers importable
-
-SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-DATA = os.path.join(os.path.dirname(__file__), "data")
+sys.path.insert(0, os.path.dirname(__file__))  # tests/support importable as ``support``
 
 _BACKENDS = [pytest.param("numpy", id="numpy"),
              pytest.param("cupy", id="cupy", marks=pytest.mark.gpu)]
@@ -58,3 +62,25 @@ def _reset_logger():
             logger.removeHandler(handler)
     logger.propagate = True
     logger.setLevel(logging.NOTSET)
+
+
+# -- log capture: the library's log messages, one string per line --------------
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def loglines():
+    logger = logging.getLogger("pycaffe_lowbit")
+    handler = _Lines()
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(old)

@@ -9,7 +9,7 @@ installed here:
 
     python tools/gen_proto.py
 
-tests/test_schema.py fails when the checked-in module is stale.
+tests/proto/test_schema.py fails when the checked-in module is stale.
 """
 import os
 import subprocess

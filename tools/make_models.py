@@ -5,7 +5,7 @@
     python tools/make_models.py --out DIR    # write them under DIR instead
     python tools/make_models.py --check      # change nothing; exit 1 listing what differs
 
-Output is deterministic; tests/test_model_zoo.py fails when the committed
+Output is deterministic; tests/model_zoo/test_model_zoo.py fails when the committed
 models/ are not what this writes, so change the generator, never the files.
 """
 import argparse

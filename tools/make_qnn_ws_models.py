@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """(Re)write models/qnn_*/ and models/ws_*/ from pycaffe_lowbit.model_zoo.qnn and
-.weightsearch (run from the repository root). tests/test_qnn_ws_models.py fails
+.weightsearch (run from the repository root). tests/model_zoo/test_qnn_ws_models.py fails
 when the committed files differ from what this writes."""
 import os
 import sys

@@ -2,7 +2,9 @@
 
 This is the only module that imports CuPy. Everything else asks for the array
 module of the arrays it holds (``get_array_module``) or for the module of the
-current mode (``array_module``), so one code path serves both backends.
+current mode (``array_module``), so one code path serves both backends; the
+GPU-only paths (kernels, NCCL, cupyx) ask for ``cupy()``, ``cupyx()`` or
+``nccl()``.
 
 Caffe's global state lives here too: the mode (CPU/GPU), the device id, the
 random seed that fillers, Dropout and stochastic layers draw from, and the
@@ -30,6 +32,28 @@ def _import_cupy():
             "GPU mode needs CuPy: pip install 'pycaffe_lowbit[gpu]' "
             "(or the cupy wheel matching your CUDA)") from exc
     return cupy
+
+
+def cupy():
+    """The CuPy module (BackendError when it does not import)."""
+    return _import_cupy()
+
+
+def cupyx():
+    """CuPy's extras module (``cupyx.scatter_add``...)."""
+    _import_cupy()
+    import cupyx as extras
+    return extras
+
+
+def nccl():
+    """CuPy's NCCL binding, or None when CuPy or NCCL is missing."""
+    try:
+        _import_cupy()
+        from cupy.cuda import nccl as binding
+    except (BackendError, ImportError):
+        return None
+    return binding if getattr(binding, "available", True) else None
 
 
 def gpu_available():

@@ -40,8 +40,7 @@ def scatter_add(target, index, values):
     if xp is np:
         np.add.at(target, index, values)
     else:  # pragma: no cover - GPU only
-        import cupyx
-        cupyx.scatter_add(target, index, values)
+        backend.cupyx().scatter_add(target, index, values)
 
 
 def _int_indices(layer, data, upper, what):

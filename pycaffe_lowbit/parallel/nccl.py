@@ -27,8 +27,7 @@ _CPU_UID = b"pycaffe_lowbit-mpi"
 
 class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
     def __init__(self, uid, size, rank):
-        from cupy.cuda import nccl
-        self.nccl = nccl
+        nccl = self.nccl = backend.nccl()
         self.size, self.rank = int(size), int(rank)
         self.comm = nccl.NcclCommunicator(self.size, uid, self.rank)
 
@@ -41,11 +40,10 @@ class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
 
     @staticmethod
     def _stream():
-        import cupy
-        return cupy.cuda.get_current_stream().ptr
+        return backend.cupy().cuda.get_current_stream().ptr
 
     def broadcast(self, arrays):
-        import cupy
+        cupy = backend.cupy()
         if self.size == 1 or not arrays:
             return arrays
         flat = flatten(list(arrays), cupy)
@@ -54,7 +52,7 @@ class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
         return arrays
 
     def allreduce_sum(self, arrays):
-        import cupy
+        cupy = backend.cupy()
         if self.size == 1 or not arrays:
             return arrays
         flat = flatten(list(arrays), cupy)
@@ -64,7 +62,7 @@ class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
         return arrays
 
     def broadcast_object(self, obj):
-        import cupy
+        cupy = backend.cupy()
         payload = np.frombuffer(pickle.dumps(obj), np.uint8) if self.rank == 0 else None
         length = cupy.asarray([0 if payload is None else payload.size], np.int64)
         self.broadcast([length])
@@ -73,7 +71,7 @@ class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
         return obj if self.rank == 0 else pickle.loads(cupy.asnumpy(buf).tobytes())
 
     def barrier(self):
-        import cupy
+        cupy = backend.cupy()
         self.allreduce_sum([cupy.zeros(1, np.float32)])
         cupy.cuda.get_current_stream().synchronize()
 
@@ -84,13 +82,7 @@ class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
 
 
 def _nccl_available():
-    if backend.mode() != "gpu":
-        return False
-    try:
-        from cupy.cuda import nccl
-        return nccl.available if hasattr(nccl, "available") else True
-    except ImportError:
-        return False
+    return backend.mode() == "gpu" and backend.nccl() is not None
 
 
 class NCCL:
@@ -117,8 +109,7 @@ class NCCL:
     def new_uid():
         """An NCCL unique id (GPU mode), or a placeholder when MPI backs NCCL."""
         if _nccl_available():  # pragma: no cover - GPUs
-            from cupy.cuda import nccl
-            return nccl.get_unique_id()
+            return backend.nccl().get_unique_id()
         return _CPU_UID
 
     def bcast(self):

@@ -9,8 +9,9 @@ from pycaffe_lowbit import cli
 from pycaffe_lowbit.convert import upgrade, weights
 from pycaffe_lowbit.io import caffemodel, hdf5
 from pycaffe_lowbit.io.blobproto import blob_array
+from support import paths
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "data", "golden")
+DATA = os.path.join(paths.GOLDEN)
 V1 = os.path.join(DATA, "io", "v1_net.caffemodel")
 V1_UP = os.path.join(DATA, "io", "v1_net.upgraded.caffemodel")
 NET = os.path.join(DATA, "nets", "cifar10_full.caffemodel")

@@ -18,6 +18,7 @@ from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers.registry import layer_type_list
 from pycaffe_lowbit.core.net import Net, TEST
 from pycaffe_lowbit.proto import caffe_pb2
+from support import paths
 
 pytestmark = pytest.mark.skipif(
     not {"Quant", "BinaryConvolution", "TernaryConvolution"} <= set(layer_type_list()),
@@ -28,7 +29,7 @@ from pycaffe_lowbit.deploy import pack, pipeline  # noqa: E402
 from pycaffe_lowbit.deploy.runtime import PackedNet  # noqa: E402
 from pycaffe_lowbit.io.blobproto import blob_array  # noqa: E402
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "hwgq", "deploy")
+GOLDEN = os.path.join(paths.GOLDEN, "hwgq", "deploy")
 
 
 def _forward(net, x):

@@ -91,7 +91,7 @@ def test_output_read_twice_is_not_folded():
 def test_batchnorm_thresholds_are_exact_bit_for_bit():
     """BN(x) > t  <=>  x > tau, checked on every float32 near each tau and on
     the BatchNorm layer's own float32 output."""
-    from tests.helpers import build_layer, run_forward
+    from support.helpers import build_layer, run_forward
     rng = np.random.default_rng(5)
     c = 6
     blobs = [rng.standard_normal(c).astype(np.float32) * 4,

@@ -6,12 +6,13 @@ import pytest
 
 from pycaffe_lowbit.pycaffe import pycaffe
 from pycaffe_lowbit.core.net import TEST
+from support import paths
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package")
 ort = pytest.importorskip("onnxruntime", reason="the check needs onnxruntime")
 from pycaffe_lowbit.deploy import onnx_export  # noqa: E402
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+ROOT = paths.ROOT
 STANDARD = """
 name: "standard"
 layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 13 dim: 13 } } }
@@ -79,7 +80,7 @@ def test_standard_layers_match_onnxruntime(tmp_path):
 
 def test_lenet_caffemodel_matches_onnxruntime(tmp_path):
     _check(os.path.join(ROOT, "models", "lenet", "lenet_deploy.prototxt"),
-           os.path.join(ROOT, "tests", "data", "golden", "nets", "lenet.caffemodel"), tmp_path)
+           os.path.join(paths.GOLDEN, "nets", "lenet.caffemodel"), tmp_path)
 
 
 def test_unsupported_layer_is_named(tmp_path):
@@ -93,7 +94,7 @@ def test_hwgq_deploy_net_exports_with_quantized_constants(tmp_path):
     from pycaffe_lowbit.layers.registry import layer_type_list
     if not {"Quant", "BinaryConvolution"} <= set(layer_type_list()):
         pytest.skip("needs the low-bit layers (Binary*/Quant)")
-    golden = os.path.join(ROOT, "tests", "data", "golden", "hwgq", "deploy")
+    golden = os.path.join(paths.GOLDEN, "hwgq", "deploy")
     d = np.load(os.path.join(golden, "deploy_lenet_bw.npz"))
     model = tmp_path / "deploy.prototxt"
     model.write_text(str(d["prototxt"]))

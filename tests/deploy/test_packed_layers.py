@@ -4,7 +4,7 @@ import pytest
 
 from pycaffe_lowbit.deploy import packed_ops
 from pycaffe_lowbit.deploy.runtime import PackedConvolution, PackedInnerProduct
-from tests.helpers import build_layer, run_forward
+from support.helpers import build_layer, run_forward
 
 LEVELS = {"sign": [-1.0, 1.0], "3ne": [-0.0, 0.538, 1.076, 1.614],
           "2n": [-0.0, 0.453, 1.51], "3ne_slope": [-0.1, 0.538, 1.076, 1.614]}

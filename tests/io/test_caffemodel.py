@@ -6,8 +6,9 @@ import pytest
 
 from pycaffe_lowbit.io import blobproto, caffemodel
 from pycaffe_lowbit.proto import caffe_pb2
+from support import paths
 
-GOLDEN_IO = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "io")
+GOLDEN_IO = os.path.join(paths.GOLDEN, "io")
 
 
 def golden(name):

@@ -7,8 +7,9 @@ import pytest
 from pycaffe_lowbit.io import text
 from pycaffe_lowbit.io.text import PrototxtError
 from pycaffe_lowbit.proto import caffe_pb2
+from support import paths
 
-GOLDEN_IO = os.path.join(os.path.dirname(__file__), "..", "data", "golden", "io")
+GOLDEN_IO = os.path.join(paths.GOLDEN, "io")
 
 NET = """name: "tiny"
 layer {

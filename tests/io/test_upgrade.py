@@ -10,10 +10,10 @@ from google.protobuf import text_format
 from pycaffe_lowbit.io import text, upgrade
 from pycaffe_lowbit.io.upgrade import UpgradeError
 from pycaffe_lowbit.proto import caffe_pb2
+from support import paths
 
-HERE = os.path.dirname(__file__)
-GOLDEN_IO = os.path.join(HERE, "..", "data", "golden", "io")
-SEEDS = os.path.abspath(os.path.join(HERE, "..", "..", "..", "shared", "seeds"))
+GOLDEN_IO = os.path.join(paths.GOLDEN, "io")
+SEEDS = paths.SEEDS
 V1 = caffe_pb2.V1LayerParameter
 
 

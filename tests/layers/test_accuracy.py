@@ -1,9 +1,9 @@
 """Accuracy: Caffe's top-k rule (ties count against), ignore_label, per-class top,
-axis, bad parameters. Caffe's own numbers: tests/test_golden_layers.py."""
+axis, bad parameters. Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, run_forward
+from support.helpers import build_layer, run_forward
 from pycaffe_lowbit.layers import LayerSetupError
 
 

@@ -1,11 +1,11 @@
 """Convolution, Deconvolution and Im2col: naive references, gradients, shapes,
-errors. Caffe's own numbers: tests/test_golden_layers.py."""
+errors. Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import itertools
 
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, layer_param, run_forward
+from support.helpers import build_layer, check_gradient, layer_param, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, conv as conv_mod, create_layer

@@ -1,9 +1,9 @@
 """Dropout: TRAIN masks and scaling, TEST identity, scale_train, gradients, in-place use,
-seeding, errors. Caffe's own numbers: tests/test_golden_layers.py."""
+seeding, errors. Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 from pycaffe_lowbit.proto import caffe_pb2

@@ -1,10 +1,10 @@
 """Embed, Filter, BatchReindex, Parameter: closed forms, gradients (params
 included), index bottoms that get no gradient, bad input.
-Caffe's own numbers: tests/test_golden_layers.py (embed, filter, batch_reindex)."""
+Caffe's own numbers: tests/golden/test_golden_layers.py (embed, filter, batch_reindex)."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io.text import parse_net_text

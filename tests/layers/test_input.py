@@ -1,10 +1,10 @@
 """Input and DummyData: shapes, fillers, refill rule, bad parameters, and what
-tests/test_golden_layers.py leaves out of Caffe's DummyData case (exact constant top)."""
+tests/golden/test_golden_layers.py leaves out of Caffe's DummyData case (exact constant top)."""
 import numpy as np
 import pytest
 
-import golden
-from helpers import build_layer, layer_param, run_forward
+from support import golden
+from support.helpers import build_layer, layer_param, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
@@ -57,7 +57,7 @@ def test_input_negative_dim():
 # -- DummyData ---------------------------------------------------------------
 
 def test_dummydata_golden(xp):
-    """Beyond tests/test_golden_layers.py (1e-4, shapes only for random tops): the
+    """Beyond tests/golden/test_golden_layers.py (1e-4, shapes only for random tops): the
     constant top is exact, and the random tops are float32 draws of their fillers."""
     net = golden.run_case(golden.case_path("layers", "dummydata"))
     d = np.load(golden.case_path("layers", "dummydata"))

@@ -1,11 +1,11 @@
 """SoftmaxWithLoss and EuclideanLoss: closed forms, normalization modes,
 ignore_label, loss weights (the loss top diff Caffe sets up), gradients, bad input.
-Caffe's own numbers: tests/test_golden_layers.py."""
+Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-import golden
-from helpers import build_layer, check_gradient, run_forward
+from support import golden
+from support.helpers import build_layer, check_gradient, run_forward
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io.text import parse_net_text
@@ -18,7 +18,7 @@ FLT_MIN = float(np.finfo(np.float32).tiny)
                                   "swl_2d_weight2", "euclidean_loss"])
 def test_setup_puts_the_loss_weight_in_the_top_diff(name, xp):
     """Net setup leaves each loss top's diff at its loss weight, exactly what Caffe
-    had at backward (the golden top diff); tests/test_golden_layers.py runs the rest."""
+    had at backward (the golden top diff); tests/golden/test_golden_layers.py runs the rest."""
     d = np.load(golden.case_path("layers", name))
     net = caffe.Net(parse_net_text(str(d["prototxt"])), getattr(caffe, str(d["phase"])))
     for k in (k for k in d.files if k.startswith("topdiff__")):

@@ -1,11 +1,11 @@
 """HingeLoss, SigmoidCrossEntropyLoss, InfogainLoss, MultinomialLogisticLoss,
 ContrastiveLoss: closed forms (loops over items), normalization modes, ignore_label,
 gradients (with a random loss weight), no gradient to labels, bad input.
-Caffe's own numbers: tests/test_golden_layers.py."""
+Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.io.caffemodel import write_blobproto
 from pycaffe_lowbit.layers import LayerSetupError

@@ -1,9 +1,9 @@
 """LSTMUnit: forward against the gate formulas, gradients, cont, shape errors.
-Caffe's own numbers (through LSTM): tests/test_golden_layers.py."""
+Caffe's own numbers (through LSTM): tests/golden/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 

@@ -1,10 +1,10 @@
 """PReLU, ELU, AbsVal, BNLL, Power, Exp, Log, Threshold, Clip, Swish: closed forms,
 gradients, Caffe's special cases, in-place use, bad parameters.
-Caffe's own numbers: tests/test_golden_layers.py."""
+Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import numpy as np
 import pytest
 
-from helpers import (build_layer, check_gradient, layer_param, make_blobs, run_forward,
+from support.helpers import (build_layer, check_gradient, layer_param, make_blobs, run_forward,
                      run_in_place)
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError, create_layer

@@ -1,11 +1,11 @@
 """Pooling: Caffe's loops as the reference, output-size rules, gradients,
-stochastic sampling, errors. Caffe's own numbers: tests/test_golden_layers.py."""
+stochastic sampling, errors. Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import math
 
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError, pooling as pooling_mod
 from pycaffe_lowbit.proto import caffe_pb2

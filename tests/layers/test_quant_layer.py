@@ -1,10 +1,10 @@
 """Quant (HWGQ fork): forward and backward against closed forms for each
 forward_func / backward_func, in place, and bad parameters.
-The fork's own numbers: tests/test_golden_hwgq.py."""
+The fork's own numbers: tests/golden/test_golden_hwgq.py."""
 import numpy as np
 import pytest
 
-from helpers import build_layer, captured_log, run_forward, run_in_place
+from support.helpers import build_layer, captured_log, run_forward, run_in_place
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 

@@ -2,13 +2,13 @@
 forward against conv / X Q^T with the effective weight written here, the
 straight-through backward, numeric gradients with quantization off, the SQ
 selection inside a layer, which fork's meaning a file gets, and errors.
-The forks' own numbers: tests/test_golden_hwgq.py."""
+The forks' own numbers: tests/golden/test_golden_hwgq.py."""
 import os
 
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 

@@ -1,11 +1,11 @@
 """RNN and LSTM: forward against a plain time loop, BPTT gradients (params included),
 static input, expose_hidden, the carried state, blob layout and errors.
-Caffe's own numbers: tests/test_golden_layers.py (lstm, rnn, lstm_static)."""
+Caffe's own numbers: tests/golden/test_golden_layers.py (lstm, rnn, lstm_static)."""
 import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
-from helpers import build_layer, check_gradient, layer_param, make_blobs, run_forward
+from support.helpers import build_layer, check_gradient, layer_param, make_blobs, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.core.blob import Blob
 from pycaffe_lowbit.io.blobproto import blob_to_proto

@@ -1,11 +1,11 @@
 """SPP: pyramid geometry, values against per-level Pooling layers, gradients,
-shapes, errors. Caffe's own numbers: tests/test_golden_layers.py."""
+shapes, errors. Caffe's own numbers: tests/golden/test_golden_layers.py."""
 import math
 
 import numpy as np
 import pytest
 
-from helpers import build_layer, check_gradient, run_forward
+from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.layers import LayerSetupError
 from pycaffe_lowbit.layers.spp import level_geometry
 

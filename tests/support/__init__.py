@@ -1,0 +1,1 @@
+"""What the tests share: paths, golden-case runner, layer and net helpers, data feeds."""

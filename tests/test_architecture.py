@@ -1,0 +1,149 @@
+"""The rules of ARCHITECTURE.md, checked on the source: no import cycle in the
+package, quantizers are leaves, only the backend imports CuPy, layers know
+nothing of training, nothing imports the command line, no file past ~400 lines.
+
+Imports are read from the source (every ``import``, at module level or inside a
+function), so a cycle that Python happens to tolerate at run time still fails.
+"""
+import ast
+import os
+
+import pytest
+
+from support import paths
+
+PACKAGE = "pycaffe_lowbit"
+PACKAGE_DIR = os.path.join(paths.ROOT, PACKAGE)
+MAX_LINES = 400
+GENERATED = {"pycaffe_lowbit/proto/caffe_pb2.py"}   # protoc's output
+
+
+def _modules():
+    """{module name: path} for every .py file of the package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE_DIR):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, paths.ROOT)[:-3].replace(os.sep, ".")
+                found[rel[:-len(".__init__")] if rel.endswith(".__init__") else rel] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(module, path):
+    """The package modules ``module`` imports (a name imported from a package
+    counts as that submodule when it is one)."""
+    is_package = path.endswith("__init__.py")
+    out = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] in (PACKAGE, "cupy",
+                                                                              "cupyx"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[:len(module.split(".")) - (0 if is_package else 1)]
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module
+            for alias in node.names:
+                full = target + "." + alias.name
+                out.add(full if full in MODULES else target)
+    out.discard(module)
+    return out
+
+
+GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+
+
+def _cycles(graph):
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _in(module, folder):
+    prefix = PACKAGE + "." + folder
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_no_import_cycle():
+    assert _cycles(GRAPH) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_quantizers_import_only_the_backend():
+    for module, imports in GRAPH.items():
+        if _in(module, "quant"):
+            outside = {m for m in imports if m.startswith(PACKAGE) and not _in(m, "quant")}
+            assert outside <= {PACKAGE + ".core.backend"}, (module, outside)
+
+
+def test_only_the_backend_imports_cupy():
+    users = {m for m, imports in GRAPH.items()
+             if any(i.split(".")[0] in ("cupy", "cupyx") for i in imports)}
+    assert users <= {PACKAGE + ".core.backend"}
+
+
+@pytest.mark.parametrize("folder", ["layers", "quant", "core"])
+def test_layers_and_core_know_nothing_of_training_or_the_cli(folder):
+    for module, imports in GRAPH.items():
+        if _in(module, folder):
+            bad = {m for m in imports if _in(m, "solvers") or _in(m, "cli")}
+            assert not bad, (module, bad)
+
+
+def test_nothing_imports_the_command_line():
+    for module, imports in GRAPH.items():
+        if not _in(module, "cli"):
+            assert not {m for m in imports if _in(m, "cli")}, module
+
+
+@pytest.mark.parametrize("top", [PACKAGE, "tests", "tools"])
+def test_files_fit_a_screen(top):
+    long = []
+    for folder, _, files in os.walk(os.path.join(paths.ROOT, top)):
+        if "fixtures" in folder.split(os.sep):
+            continue
+        for name in files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, paths.ROOT).replace(os.sep, "/")
+            if name.endswith(".py") and rel not in GENERATED:
+                with open(path) as f:
+                    n = sum(1 for _ in f)
+                if n > MAX_LINES:
+                    long.append("%s: %d lines" % (rel, n))
+    assert not long, "files past %d lines: %s" % (MAX_LINES, ", ".join(long))
