@@ -39,7 +39,7 @@ TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST
 
 __all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gpu",
-           "set_device", "set_random_seed", "layer_type_list", "caffe_pb2", "proto",
+           "set_device", "set_random_seed", "gpu_available", "layer_type_list", "caffe_pb2", "proto",
            "layers", "params", "NetSpec", "to_proto", "net_spec", "coord_map", "io", "draw",
            "solvers", "get_solver", "SGDSolver", "NesterovSolver", "AdaGradSolver",
            "RMSPropSolver", "AdaDeltaSolver", "AdamSolver",

@@ -5,6 +5,9 @@ import pkgutil
 from .base import Layer, LayerSetupError
 from .registry import register, create_layer, layer_class, layer_type_list
 
+__all__ = ["Layer", "LayerSetupError", "register", "create_layer", "layer_class",
+           "layer_type_list"]
+
 _NOT_LAYERS = {"base", "registry"}
 
 for _info in pkgutil.iter_modules(__path__):

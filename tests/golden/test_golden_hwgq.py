@@ -61,11 +61,10 @@ def set_params(net, d):
             net.params[layer][int(i)].data[...] = d[k]
 
 
-def forward_on_caffe_inputs(net, d, compare=None):
+def forward_on_caffe_inputs(net, d, rules=None):
     """Forward layer by layer, each layer on Caffe's inputs: once the last
     layer writing a recorded blob has run, the blob is compared with Caffe's
-    (``compare(name, ours, caffe)``; default 1e-4) and then replaced by
-    Caffe's value.
+    (``compare``: 1e-4, or its rule) and then replaced by Caffe's value.
 
     Why: binary weights times quantized activations take few distinct values,
     so a small batch is full of exact ties in exact arithmetic (MAX-pooling
@@ -74,7 +73,6 @@ def forward_on_caffe_inputs(net, d, compare=None):
     reimplementation shares (LeNet-HWGQ: 7 of 2000 qt3 levels, 25 pool2
     argmaxes), nor two BLAS kernels on two CPUs, and one flip moves everything
     after it."""
-    compare = compare or (lambda key, ours, ref: golden.assert_close(ours, ref, key))
     last_writer = {}
     for i, name in enumerate(net._layer_names):
         for top in net.top_names[name]:
@@ -84,14 +82,22 @@ def forward_on_caffe_inputs(net, d, compare=None):
         for top in net.top_names[name]:
             key = "out__" + top
             if last_writer[top] == i and key in d.files:
-                compare(key, net.blobs[top].data, d[key])
+                compare(rules, key, net.blobs[top].data, d[key])
                 net.blobs[top].data[...] = d[key]
+
+
+def compare(rules, key, ours, ref):
+    """``rules[key](key, ours, ref)`` where a rule is given, else 1e-4 relative."""
+    rule = (rules or {}).get(key)
+    if rule is None:
+        golden.assert_close(ours, ref, key)
+    else:
+        rule(key, ours, ref)
 
 
 def check_outputs(net, d, rules=None):
     """Compare every recorded output and BatchNorm update with Caffe's: 1e-4
     relative, or ``rules[key](key, ours, caffe)`` where given."""
-    rules = rules or {}
     for k in d.files:
         if k.startswith("out__"):
             ours = net.blobs[k[5:]].data
@@ -100,13 +106,12 @@ def check_outputs(net, d, rules=None):
             ours = net.params[layer][int(i)].data
         else:
             continue
-        rules.get(k, lambda key, a, b: golden.assert_close(a, b, key))(k, ours, d[k])
+        compare(rules, k, ours, d[k])
 
 
 def check_backward(net, d, rules=None):
     """Set the recorded top diffs, run backward, compare every recorded diff
     (1e-4 relative, or ``rules[key](key, ours, caffe)`` where given)."""
-    rules = rules or {}
     for k in d.files:
         if k.startswith("topdiff__"):
             net.blobs[k[9:]].diff[...] = d[k]
@@ -119,7 +124,7 @@ def check_backward(net, d, rules=None):
             ours = net.params[layer][int(i)].diff
         else:
             continue
-        rules.get(k, lambda key, a, b: golden.assert_close(a, b, key))(k, ours, d[k])
+        compare(rules, k, ours, d[k])
 
 
 def test_lenet_hwgq_matches_fork():
@@ -270,8 +275,7 @@ def test_res18_hwgq_matches_fork():
     net.blobs["data"].data[...] = d["in__data"]
     net.blobs["label"].data[...] = d["in__label"]
     rules = res18_rules(net, d)
-    default = lambda key, ours, ref: golden.assert_close(ours, ref, key)  # noqa: E731
-    forward_on_caffe_inputs(net, d, lambda key, ours, ref: rules.get(key, default)(key, ours, ref))
+    forward_on_caffe_inputs(net, d, rules)
     check_outputs(net, d, rules)   # the BatchNorm updates (the outputs are Caffe's now)
     check_backward(net, d, rules)
 
