@@ -11,6 +11,7 @@ One module per command family, each with a ``COMMANDS`` table:
     data.py        convert_imageset, compute_image_mean, convert_cifar,
                    convert_mnist, data
     deploy.py      deploy, convert, upgrade_net_proto_text/binary
+    summary.py     summary           (bits, parameters, MACs, memory per layer)
 
 ``common.py`` holds what they share (flags, loading a model, the device),
 ``overrides.py`` the ``--set FIELD=VALUE`` flag, ``main.py`` the parser.

@@ -10,10 +10,10 @@ import sys
 
 from ..logs.glog import setup_logging
 from ..version import __version__
-from . import benchmark, data, deploy, device, draw, logs, score, train
+from . import benchmark, data, deploy, device, draw, logs, score, summary, train
 
 # Help lists the commands in this order: Caffe's own four, then ours.
-FAMILIES = (benchmark, device, train, score, draw, logs, data, deploy)
+FAMILIES = (benchmark, device, train, score, draw, logs, data, deploy, summary)
 COMMANDS = {name: command for family in FAMILIES for name, command in family.COMMANDS.items()}
 
 

@@ -4,6 +4,7 @@
                        [--gpu 0|0,1|all] [--level N] [--stage a,b]
                        [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
                        [--set FIELD=VALUE ...] [--progress auto|on|off]
+                       [--tensorboard DIR]
 
 As Caffe: ``--weights`` replaces the solver file's ``weights`` and is copied
 into the train and test nets ("Finetuning from ..."); ``--snapshot`` resumes
@@ -16,7 +17,9 @@ Before any net is built, the files the solver and the flags name are checked:
 each missing one is an error line naming the solver file and the field (or
 the flag), and the command exits with 1. The ``snapshot_prefix`` folder is
 checked whenever a snapshot will be written (Caffe checks it up front only
-with ``snapshot`` > 0). ``--progress``: see ``progress.py``.
+with ``snapshot`` > 0). ``--progress``: see ``progress.py``. ``--tensorboard
+DIR`` writes the train loss, the rate and every test output as TensorBoard
+scalars into DIR (``logs/tensorboard.py``; needs tensorboardX).
 
 Started by ``mpirun -np N``, the N processes train data-parallel (see
 ``parallel``): each reads its share of the data with the solver's batch size,
@@ -28,10 +31,10 @@ import os
 import signal
 
 from ..io.text import read_solver_param
-from ..logs import progress
+from ..logs import progress, tensorboard
 from ..parallel import launch
 from ..solvers import get_solver
-from .common import Command, add_caffe_flags, use_device
+from .common import Command, add_caffe_flags, flag, use_device
 from .overrides import apply_solver_overrides, parse_override
 
 EFFECTS = ("stop", "snapshot", "none")
@@ -160,6 +163,11 @@ def cmd_train(args, log):
         raise SystemExit("lowbit-caffe train: give a snapshot to resume training or "
                          "weights to finetune but not both")
     param, problems = load_train_param(args)
+    if getattr(args, "tensorboard", ""):
+        try:
+            tensorboard.require()
+        except ImportError as exc:
+            problems.append("--tensorboard: %s" % exc)
     for line in problems:
         log.error("%s", line)
     if problems:
@@ -167,6 +175,7 @@ def cmd_train(args, log):
     comm = launch.join_world()
     use_device(launch.device_for_rank(args.gpu, comm.rank, comm.size), log)
     actions = SignalActions(args.sigint_effect, args.sighup_effect).install()
+    board = None
     try:
         with launch.guard(comm, log):
             solver = get_solver(param)
@@ -175,13 +184,25 @@ def cmd_train(args, log):
                 log.info("Resuming from %s", args.snapshot)
                 solver.restore(args.snapshot)
             launch.attach(solver, comm)
+            if getattr(args, "tensorboard", ""):
+                board = tensorboard.TensorBoard(solver, args.tensorboard)
+                solver.add_callback(board)
             log.info("Starting Optimization")
             with progress.training(solver, getattr(args, "progress", "off")):
                 solver.solve()
     finally:
         actions.restore()
+        if board is not None:
+            board.close()
     log.info("Optimization Done.")
     return 0
 
 
-COMMANDS = {"train": Command(cmd_train, "train or finetune a model", add_caffe_flags)}
+def _train_flags(p):
+    add_caffe_flags(p)
+    flag(p, "tensorboard", default="", metavar="DIR",
+         help="write the train loss, the learning rate and each test output as "
+              "TensorBoard scalars into DIR (needs tensorboardX)")
+
+
+COMMANDS = {"train": Command(cmd_train, "train or finetune a model", _train_flags)}

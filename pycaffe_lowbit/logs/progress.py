@@ -4,7 +4,8 @@ Caffe has none; ours is a tqdm bar on stdout, drawn according to ``--progress``:
 
 * ``auto`` (the default): only when stdout and stderr are both terminals, so
   a log redirected to a file or a pipe (``2>&1 | tee log``, ``2> log``) holds
-  nothing but Caffe's glog lines, byte for byte what its parsers expect;
+  nothing but Caffe's glog lines, byte for byte what its parsers expect; or
+  in a Jupyter notebook, where the bar is the notebook's widget;
 * ``on``: always (e.g. with ``2> train.log`` and the bar on the terminal);
 * ``off``: never.
 
@@ -12,6 +13,10 @@ The log lines go to stderr. While a bar is up, each log line is written
 between clearing the bar and redrawing it (``log.pause_for``), so a line never
 lands in the middle of the bar. The bar is transient (tqdm's ``leave=False``):
 once it closes, the terminal holds exactly the log lines.
+
+The bar is tqdm's auto mode (``tqdm.auto``): the notebook widget in a
+Jupyter kernel with ipywidgets, the terminal bar everywhere else
+(``bar_class``, ``notebook_bar``).
 
 Training: total ``max_iter``, starting at the solver's iteration (a resumed
 run starts where its state left off), advanced by pycaffe solver callbacks
@@ -30,13 +35,31 @@ def _isatty(stream):
         return False
 
 
+def bar_class():
+    """tqdm.auto's bar class: the notebook widget's in a Jupyter kernel with
+    ipywidgets installed (tqdm decides when ``tqdm.auto`` is first imported),
+    the terminal bar otherwise."""
+    from tqdm.auto import tqdm
+    return tqdm
+
+
+def notebook_bar():
+    """Whether the bars are notebook widgets (tqdm.auto chose tqdm.notebook)."""
+    bar = bar_class()
+    notebook = sys.modules.get("tqdm.notebook")
+    return notebook is not None and issubclass(bar, notebook.tqdm)
+
+
 def wanted(mode, stdout=None, stderr=None):
     """Whether ``--progress=mode`` draws a bar with these streams
-    (default: the process's stdout and stderr)."""
+    (default: the process's stdout and stderr); ``auto`` also draws in a
+    notebook (``notebook_bar``)."""
     if mode not in MODES:
         raise ValueError("--progress must be one of %s, got %r" % (", ".join(MODES), mode))
     if mode != "auto":
         return mode == "on"
+    if stdout is None and stderr is None and notebook_bar():
+        return True
     return _isatty(stdout or sys.stdout) and _isatty(stderr or sys.stderr)
 
 
@@ -59,10 +82,9 @@ def progress_bar(mode, total, initial=0, desc=None, unit="iter"):
     if not wanted(mode):
         yield None
         return
-    from tqdm import tqdm
     from .glog import pause_for
-    bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stdout,
-               leave=False, dynamic_ncols=True)
+    bar = bar_class()(total=total, initial=initial, desc=desc, unit=unit, file=sys.stdout,
+                      leave=False, dynamic_ncols=True)
     try:
         with pause_for(_stepping_aside(bar)):
             yield bar
@@ -80,8 +102,9 @@ def iterate(iterable, mode, total, desc=None, unit="iter"):
 
 
 @contextlib.contextmanager
-def training(solver, mode):
-    """A bar over ``solver``'s iterations for the block (see the module notes)."""
+def training(solver, mode="auto"):
+    """A bar over ``solver``'s iterations for the block (see the module notes);
+    in a script or notebook: ``with progress.training(solver): solver.solve()``."""
     with progress_bar(mode, solver.param.max_iter, initial=solver.iter,
                       desc="train") as bar:
         if bar is not None:

@@ -181,6 +181,24 @@ class Net(_net.Net):
                 batch[name] = chunk
             yield batch
 
+    # -- summary ---------------------------------------------------------------
+    def summary(self, infer_from_weights=True):
+        """What the net costs per layer: bits of weights and inputs, params,
+        MACs (float and low-bit) and memory as trained and deployed, with the
+        totals (a ``deploy.summary.NetSummary``; ``print`` it for the table).
+        With ``infer_from_weights``, plain layers holding alpha * sign weights
+        count as 1 bit (2 for ternary)."""
+        from ..deploy.summary import summarize
+        return summarize(self, infer_from_weights)
+
+    def _repr_html_(self):
+        """A notebook shows a Net as its summary table."""
+        return self.summary().to_html()
+
+    def _repr_pretty_(self, printer, cycle):
+        """IPython's plain view: the summary as text."""
+        printer.text("<Net %s>" % self.name if cycle else self.summary().to_text())
+
     def set_input_arrays(self, data, labels):
         """Feed a MemoryData layer (first in the net) with data and labels."""
         layer = self.layers[0]

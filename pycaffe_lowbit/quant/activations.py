@@ -17,12 +17,21 @@ Pseudo-gradients (``backward(x, dy)``), with clip = +inf when not positive:
 
 ``ActivationQuantizer(value, gradient)`` joins one of each. Outputs have x's
 dtype and array module; x may have any shape.
+
+``levels`` is the tuple of values a value function outputs (None when it
+outputs a continuum: HardTanh, LeakyReLU); ``level_bits(n)`` = ceil(log2 n),
+at least 1, the bits that index n levels (what a model summary reports).
 """
 import math
 
 import numpy as np
 
 from ..core import backend
+
+
+def level_bits(count):
+    """Bits that index ``count`` distinct levels: ceil(log2 count), at least 1."""
+    return max(1, int(count - 1).bit_length())
 
 
 def _clip_value(clip):
@@ -46,6 +55,11 @@ class HWGQ:
         self.thresholds = (c[:-1] + c[1:]) / np.float32(2)   # float32 midpoints
         self.negative_slope = np.float32(negative_slope)
 
+    @property
+    def levels(self):
+        """-negative_slope, then the centers."""
+        return (-float(self.negative_slope),) + tuple(float(c) for c in self.centers)
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         levels = xp.asarray(self.centers.astype(x.dtype))
@@ -57,6 +71,8 @@ class HWGQ:
 class Sign:
     """y = +1 if x >= 0 else -1 (so sign(0) = sign(-0.0) = +1)."""
 
+    levels = (-1.0, 1.0)
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         one = x.dtype.type(1)
@@ -66,6 +82,8 @@ class Sign:
 class HardTanh:
     """y = clamp(x, -1, 1)."""
 
+    levels = None
+
     def forward(self, x):
         xp = backend.get_array_module(x)
         return xp.clip(x, x.dtype.type(-1), x.dtype.type(1))
@@ -73,6 +91,8 @@ class HardTanh:
 
 class LeakyReLU:
     """y = x if x > 0 else negative_slope * x (never clipped)."""
+
+    levels = None
 
     def __init__(self, negative_slope=0.0):
         self.negative_slope = float(np.float32(negative_slope))
@@ -118,6 +138,10 @@ class ActivationQuantizer:
     def __init__(self, value, gradient):
         self.value = value
         self.gradient = gradient
+
+    @property
+    def levels(self):
+        return self.value.levels
 
     def forward(self, x):
         return self.value.forward(x)

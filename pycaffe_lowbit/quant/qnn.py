@@ -20,10 +20,16 @@ Weights, ``QNNWeights(nb, symmetric)``, per layer (whole blob):
     nb = 0: Q = 2 round(hs(W)) - 1 = +1 if W >= 0 else -1
     max|W| = 0 gives Q = 0.  STE: dW = dQ (the latent W is clipped to [-1, 1]
     by the solver, ParamSpec.clip_data).
+
+Levels and bits (``levels``, ``precision``), counted from these formulas: the
+hardtanh activation has 2^nb + 1 levels (nb + 1 bits for nb >= 1: -1 and +1
+are both reached), relu 2^(nb-1) (nb - 1 bits, at least 1); nb-bit weights
+2^nb values (nb bits), 2^nb + 1 when symmetric; nb = 0 is 1 bit.
 """
 import math
 
 from ..core import backend
+from .activations import level_bits
 
 
 def round_half_away(v):
@@ -57,6 +63,13 @@ class QNNActivation:
         self.low = -1.0 if nonlinearity == "hardtanh" else 0.0
         self.high = 1.0 if nonlinearity == "hardtanh" else 1.0 - 2.0 ** (1 - nb)
 
+    @property
+    def levels(self):
+        """The output values: -1 + i 2^(1-nb), i = 0..2^nb, clipped to [low, high]."""
+        step = 2.0 ** (1 - self.nb)
+        values = {min(max(-1.0 + i * step, self.low), self.high) for i in range(2 ** self.nb + 1)}
+        return tuple(sorted(values))
+
     def _unclipped(self, x):
         t = x.dtype.type
         levels = t(2 ** self.nb)
@@ -85,6 +98,14 @@ class QNNWeights:
             raise ValueError("nb must be in 0..16, got %d" % nb)
         self.nb = nb
         self.symmetric = bool(symmetric)
+
+    @property
+    def precision(self):
+        """Bits of a quantized weight: 1 at nb = 0, else those of 2^nb values
+        (2^nb + 1 when symmetric)."""
+        if self.nb == 0:
+            return 1
+        return level_bits(2 ** self.nb + (1 if self.symmetric else 0))
 
     def scale_exponent(self, w):
         """nb - 1 + f with f = floor(log2(1 / max|W|)), or None when W is all 0."""

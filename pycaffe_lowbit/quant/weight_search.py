@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from ..core import backend
+from .activations import level_bits
 
 VALUE_SETS = {
     "1b": (-1.0, 1.0),
@@ -70,6 +71,11 @@ class WeightSearch:
         self.values = values
         self.hard = bool(hard)
         self.gumbel_scale = float(gumbel_scale)
+
+    @property
+    def precision(self):
+        """Bits of a searched weight: those that index the K values."""
+        return level_bits(self.values.size)
 
     def probabilities(self, a, tau, noise=True):
         """p = softmax((a + g G) / tau) over the last axis (G drawn when

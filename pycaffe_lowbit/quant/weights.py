@@ -9,7 +9,8 @@ the effective matrix Q (num, k) a layer computes with.
     StochasticSelection(q, ratio)
                      the rows a roulette picks keep W_n, the others take q's Q_n
 
-The backward of every one is straight-through: dL/dW = dL/dQ, with no alpha
+``precision`` is the bits a quantized weight takes (1 binary, 2 ternary; the
+per-row float32 a_n aside). The backward of every one is straight-through: dL/dW = dL/dQ, with no alpha
 factor and no clipping mask (the SQ and HWGQ forks' rule). Values are computed
 in W's dtype (float32 in a net), as the forks compute them.
 """
@@ -51,6 +52,8 @@ class BinaryWeights(_StraightThrough):
     """Q_nj = a_n * (W_nj >= 0 ? +1 : -1); a_n = mean_j |W_nj| (``use_alpha``)
     or 1. Shapes: (num, k) -> (num, k)."""
 
+    precision = 1
+
     def __init__(self, use_alpha=True):
         self.use_alpha = bool(use_alpha)
 
@@ -72,6 +75,7 @@ class TernaryWeights(_StraightThrough):
     |W_nj| over those elements of row n (0 when none). (num, k) -> (num, k)."""
 
     factor = 0.7
+    precision = 2
 
     def threshold(self, w):
         """D: 0.7 times the mean absolute deviation from the mean, in W's dtype."""
@@ -147,6 +151,11 @@ class StochasticSelection(_StraightThrough):
         self.ratio = float(ratio)
         self.rng = rng
         self.selected = None
+
+    @property
+    def precision(self):
+        """The quantized rows' bits (the selected rows stay float while training)."""
+        return self.inner.precision
 
     def count(self, num):
         """m: how many of ``num`` rows stay in full precision."""

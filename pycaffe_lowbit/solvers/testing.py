@@ -3,7 +3,9 @@
 ``run_test(solver, i)`` runs test net i for ``test_iter[i]`` batches on the
 train net's current weights, honouring SIGINT/SIGHUP requests between batches,
 and logs the float32 mean of every output element in Caffe's format;
-``log_net_outputs`` writes the "Train/Test net output #k" lines.
+``log_net_outputs`` writes the "Train/Test net output #k" lines. A solver
+callback with an ``on_test(test_net_id, scores)`` method (ours, not pycaffe's)
+gets each pass's {output: mean}.
 """
 import logging
 
@@ -81,4 +83,8 @@ def run_test(solver, test_net_id=0):
     out = {}
     for blob_id, value in zip(ids, means.tolist()):
         out.setdefault(net._blob_names[blob_id], []).append(value)
-    return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+    out = {k: v[0] if len(v) == 1 else v for k, v in out.items()}
+    for callback in solver.callbacks:       # ours: e.g. logs.tensorboard listens
+        if hasattr(callback, "on_test"):
+            callback.on_test(test_net_id, out)
+    return out

@@ -17,15 +17,13 @@ COMMIT_EVERY = 1000
 
 
 def progress(iterable, total, desc):
-    """``iterable`` wrapped in a tqdm bar when stderr is a terminal and tqdm is
-    installed; plain otherwise (logs and CI stay clean)."""
-    if not sys.stderr.isatty():
+    """``iterable`` wrapped in a tqdm bar when stderr is a terminal (or in a
+    notebook, as its widget: ``logs.progress.bar_class``); plain otherwise
+    (logs and CI stay clean)."""
+    from ...logs.progress import bar_class, notebook_bar
+    if not (sys.stderr.isatty() or notebook_bar()):
         return iterable
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, unit="img", leave=False)
+    return bar_class()(iterable, total=total, desc=desc, unit="img", leave=False)
 
 
 class DatumWriter:
