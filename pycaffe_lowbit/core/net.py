@@ -25,6 +25,7 @@ from ..layers.base import LayerSetupError
 from ..proto import caffe_pb2
 from . import backend
 from .blob import Blob
+from .errors import check_file, is_user_error
 from .net_graph import NetDefinitionError, filter_net, insert_splits
 from .net_params import NetParams
 from .net_weights import TEST, TRAIN, NetWeights, _load_net_param, _parse_net_args
@@ -53,6 +54,12 @@ class Net(NetParams, NetWeights):
     def __init__(self, model, *args, phase=None, weights=None, level=0, stages=None,
                  dtype=None):
         phase, weights = _parse_net_args(args, phase, weights)
+        if isinstance(weights, str):
+            weights = weights.split(",")
+        # pycaffe's CheckFile: a file that cannot be opened is a RuntimeError.
+        for path, what in [(model, "net")] + [(w, "weights") for w in weights or ()]:
+            if isinstance(path, str):
+                check_file(path, what)
         self._source = model if isinstance(model, str) else "<NetParameter>"
         param = _load_net_param(model)
         param.state.phase = phase
@@ -63,9 +70,8 @@ class Net(NetParams, NetWeights):
         self.phase = phase
         self._dtype = np.dtype(dtype or backend.default_dtype())
         self._init(param)
-        if weights:
-            for w in weights.split(",") if isinstance(weights, str) else weights:
-                self.copy_from(w)
+        for w in weights or ():
+            self.copy_from(w)
 
     # -- construction ----------------------------------------------------------
     def _init(self, in_param):
@@ -198,6 +204,8 @@ class Net(NetParams, NetWeights):
         except (LayerSetupError, NetDefinitionError):
             raise
         except Exception as exc:
+            if is_user_error(exc):    # a Python layer's own error: as pycaffe, unchanged
+                raise
             shapes = ", ".join("'%s' %s" % (n, tuple(b.shape))
                                for n, b in zip(lp.bottom, bottoms))
             raise LayerSetupError(
@@ -256,6 +264,8 @@ class Net(NetParams, NetWeights):
             except (LayerSetupError, NetDefinitionError):
                 raise
             except Exception as exc:
+                if is_user_error(exc):
+                    raise
                 raise self._layer_failure(i, "forward", exc) from exc
             for t, w in zip(top, layer.loss_weights):
                 if w:
@@ -299,6 +309,8 @@ class Net(NetParams, NetWeights):
             except (LayerSetupError, NetDefinitionError):
                 raise
             except Exception as exc:
+                if is_user_error(exc):
+                    raise
                 raise self._layer_failure(i, "backward", exc) from exc
             if self.debug_info:
                 self._log_backward(i)

@@ -85,8 +85,10 @@ class Layer:
         return True
 
     # -- helpers -------------------------------------------------------------
-    def error(self, message):
-        return LayerSetupError("layer '%s' (type %s): %s" % (self.name, self.type, message))
+    def error(self, message, cls=None):
+        """A ``LayerSetupError`` (or subclass ``cls``) naming this layer."""
+        return (cls or LayerSetupError)("layer '%s' (type %s): %s"
+                                        % (self.name, self.type, message))
 
     def new_blob(self, shape):
         """A parameter blob of this layer's dtype."""
