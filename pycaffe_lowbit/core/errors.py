@@ -20,6 +20,10 @@ CannotOpenFileError)
 (ValueError, KeyError)             message is not quoted as KeyError's is)
 ================================  =========================================
 
+``LayerMemoryError`` (a MemoryError, as pycaffe's std::bad_alloc) names the
+layer whose blob does not fit in memory, the top (or param), its shape and
+the bytes it needs.
+
 A user's Python layer (``type: "Python"``) that raises in ``setup``,
 ``reshape``, ``forward`` or ``backward`` is not wrapped: pycaffe lets the
 user's exception through, so we re-raise that very object (its type, its
@@ -111,3 +115,19 @@ def user_error_summary(exc):
         tb = tb.tb_next
     return ("layer '%s' (Python, %s) raised in %s()%s: %s: %s"
             % (layer_name, where, method, location, type(exc).__name__, exc))
+
+
+class LayerMemoryError(MemoryError):
+    """A layer's blob does not fit in memory; the message names the layer, the
+    top (or param), its shape and the bytes it needs."""
+
+
+def layer_memory_error(name, type_name, top_names, tops, exc):
+    """The LayerMemoryError for ``exc`` raised while layer ``name`` set up or
+    reshaped its ``tops`` (named ``top_names``)."""
+    what = getattr(exc, "what", None) or "a blob of its own"
+    for top_name, top in zip(top_names, tops):
+        if getattr(exc, "blob", None) is top:
+            what = "top '%s'" % top_name
+    detail = exc.describe() if hasattr(exc, "describe") else "out of memory: %s" % exc
+    return LayerMemoryError("layer '%s' (type %s): %s: %s" % (name, type_name, what, detail))

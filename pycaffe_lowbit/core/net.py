@@ -25,17 +25,18 @@ from ..layers.base import LayerSetupError
 from ..proto import caffe_pb2
 from . import backend
 from .blob import Blob
-from .errors import check_file, is_user_error
+from .errors import LayerMemoryError, check_file, is_user_error, layer_memory_error
 from .net_graph import NetDefinitionError, filter_net, insert_splits
 from .net_params import NetParams
 from .net_weights import TEST, TRAIN, NetWeights, _load_net_param, _parse_net_args
 
-__all__ = ["Net", "LayerRuntimeError", "TRAIN", "TEST"]
+__all__ = ["Net", "LayerRuntimeError", "LayerMemoryError", "TRAIN", "TEST"]
 
 log = logging.getLogger("pycaffe_lowbit")
 
 class LayerRuntimeError(RuntimeError):
     """A layer failed during forward or backward; the message names it."""
+
 
 
 def _mean_abs(array):
@@ -203,6 +204,8 @@ class Net(NetParams, NetWeights):
             layer.setup(bottoms, tops)
         except (LayerSetupError, NetDefinitionError):
             raise
+        except MemoryError as exc:
+            raise layer_memory_error(lp.name, lp.type, lp.top, tops, exc) from None
         except Exception as exc:
             if is_user_error(exc):    # a Python layer's own error: as pycaffe, unchanged
                 raise
@@ -263,6 +266,10 @@ class Net(NetParams, NetWeights):
                 layer.forward(bottom, top)
             except (LayerSetupError, NetDefinitionError):
                 raise
+            except MemoryError as exc:
+                raise layer_memory_error(self._layer_names[i], layer.type,
+                                         [self._blob_names[k] for k in self._top_id_vecs[i]],
+                                         top, exc) from None
             except Exception as exc:
                 if is_user_error(exc):
                     raise

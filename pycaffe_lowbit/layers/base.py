@@ -101,8 +101,16 @@ class Layer:
         if self.blobs:
             self.check_param_shapes(shapes, names)
             return
+        from ..core.blob import BlobTooLargeError
         from ..core.fillers import fill
-        self.blobs = [self.new_blob(shape) for shape in shapes]
+        blobs = []
+        for k, shape in enumerate(shapes):
+            try:
+                blobs.append(self.new_blob(shape))
+            except BlobTooLargeError as exc:
+                exc.what = "param %d (%s)" % (k, names[k] if k < len(names) else "blob")
+                raise
+        self.blobs = blobs
         for blob, filler in zip(self.blobs, fillers):
             fill(blob, filler)
 
