@@ -16,13 +16,9 @@ from hypothesis import HealthCheck, settings
 
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
-settings.register_profile("ci", max_examples=12, derandomize=True, deadline=None,
+settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None,
                           database=None, suppress_health_check=_SLOW, print_blob=True)
-settings.register_profile("long", max_examples=120, deadline=None,
+settings.register_profile("long", max_examples=400, deadline=None,
                           suppress_health_check=_SLOW, print_blob=True)
 settings.load_profile(os.environ.get("LOWBIT_HYPOTHESIS_PROFILE", "ci"))
 
-
-def examples(weight=1.0):
-    """The active profile's example count, scaled for an expensive case (at least 3)."""
-    return max(3, int(settings().max_examples * weight))

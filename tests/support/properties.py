@@ -29,7 +29,7 @@ are out of reach of the 1e-4 step.
 """
 import dataclasses
 import re
-from typing import List
+from typing import Callable, List, Optional
 
 import numpy as np
 from google.protobuf import text_format
@@ -53,12 +53,16 @@ class Case:
     n_top: int = 1
     grad: List[int] = dataclasses.field(default_factory=lambda: [0])  # bottoms backward writes
     numeric: bool = True                 # compare with the numeric gradient
+    numeric_bottoms: Optional[List[int]] = None   # of these bottoms (default: grad)
+    numeric_tops: Optional[List[int]] = None      # through these tops (default: all)
     params: bool = True                  # numeric check of the layer's blobs too
     backward: bool = True                # the layer has a backward
     phase: int = caffe_pb2.TRAIN
     finite: bool = True                  # forward gives finite values (Caffe's 0/0 may not)
     threshold: float = 1e-5
     fields: tuple = ()                   # more names an error may give (e.g. "bottom")
+    prepare: Optional[Callable] = None   # called with the layer after setup (feed it)
+    top_names: tuple = ()                # names for the tops (default t0, t1...)
 
     def __repr__(self):                  # what Hypothesis prints for a failing example
         shapes = [a.shape for a in self.bottoms]
@@ -105,7 +109,7 @@ def layer_param(type_name, case):
     param.type = type_name
     param.phase = case.phase
     param.bottom.extend("b%d" % i for i in range(len(case.bottoms)))
-    param.top.extend("t%d" % i for i in range(case.n_top))
+    param.top.extend(case.top_names or ["t%d" % i for i in range(case.n_top)])
     return param
 
 
@@ -123,7 +127,8 @@ def _check_setup_error(exc, param, case):
     message = str(exc)
     assert "layer '%s'" % NAME in message, "the error does not name the layer: " + message
     names = _field_names(param, set()) - {"name", "type", "bottom", "top", "phase"}
-    names |= set(case.fields) | {"bottom", "bottoms", "input"} | _own_fields(param.type)
+    names |= set(case.fields) | {"bottom", "bottoms", "input", "inputs"} \
+        | _own_fields(param.type)
     words = set(re.findall(r"[a-z_0-9]+", message.lower()))
     assert names & words, ("the error names none of the fields %s: %s"
                            % (sorted(names), message))
@@ -142,6 +147,8 @@ def check_case(type_name, case):
         _check_setup_error(exc, param, case)
         return "setup error"
     try:
+        if case.prepare is not None:
+            case.prepare(layer)
         layer.reshape(bottom, top)
         with np.errstate(invalid="ignore" if not case.finite else "warn"):
             layer.forward(bottom, top)
@@ -169,6 +176,9 @@ def check_case(type_name, case):
     for p in layer.blobs:
         assert not case.finite or np.isfinite(p.diff).all(), "param diff not finite"
     if case.numeric:
-        check_gradient(layer, bottom, top, check_bottom=case.grad,
-                       check_params=case.params, threshold=case.threshold)
+        tops = range(len(top)) if case.numeric_tops is None else case.numeric_tops
+        weights = [rng.standard_normal(t.shape) * (i in tops) for i, t in enumerate(top)]
+        check_gradient(layer, bottom, top, top_weights=weights, threshold=case.threshold,
+                       check_bottom=case.grad if case.numeric_bottoms is None
+                       else case.numeric_bottoms, check_params=case.params)
     return "ok"
