@@ -12,6 +12,7 @@ Profiles: ``support/hypothesis_profiles.py`` (ci by default; ``long`` with
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+pytestmark = pytest.mark.property
 
 from hypothesis import event, given, strategies as st  # noqa: E402
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+pytestmark = pytest.mark.property
 
 from hypothesis import event, given, strategies as st  # noqa: E402
 
