@@ -171,14 +171,16 @@ def test_sigint_none_is_ignored_and_sighup_stop_stops(workdir):
     assert os.listdir(workdir / "snap") == []
 
 
-def test_sigint_snapshot_effect_carries_on(workdir):
-    run = Training(workdir, "-sigint_effect", "snapshot", "-sighup_effect", "stop",
-                   "--set", "snapshot_after_train=false")
+@pytest.mark.parametrize("flags, signum, stop", [
+    (["-sigint_effect", "snapshot", "-sighup_effect", "stop"], "SIGINT", "SIGHUP"),
+    (["--sigterm_effect=snapshot"], "SIGTERM", "SIGINT")], ids=["sigint", "sigterm"])
+def test_snapshot_effect_carries_on(workdir, flags, signum, stop):
+    run = Training(workdir, *flags, "--set", "snapshot_after_train=false")
     seen = run.wait_for(ITERATION, at_least=200)
-    run.send(signal.SIGINT)
+    run.send(getattr(signal, signum))
     first = run.wait_for(STATE)
     run.wait_for(ITERATION, at_least=first + 200)
-    run.send(signal.SIGHUP)
+    run.send(getattr(signal, stop))
     code, lines = run.finish()
     assert code == 0 and first > seen
     assert states(lines) == [first]
@@ -240,14 +242,3 @@ def test_sigterm_none_is_ignored_and_stop_does_not_snapshot(workdir):
     code, lines = run.finish()
     assert code == 0 and states(lines) == []
     assert messages(lines)[-2:] == ["Optimization stopped early.", "Optimization Done."]
-
-
-def test_sigterm_snapshot_effect_carries_on(workdir):
-    run = Training(workdir, "--sigterm_effect=snapshot", "--set", "snapshot_after_train=false")
-    seen = run.wait_for(ITERATION, at_least=200)
-    run.send(signal.SIGTERM)
-    first = run.wait_for(STATE)
-    run.wait_for(ITERATION, at_least=first + 200)
-    run.send(signal.SIGINT)
-    code, lines = run.finish()
-    assert code == 0 and first > seen and states(lines) == [first]

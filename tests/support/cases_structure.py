@@ -56,13 +56,17 @@ def split(draw):
     return Case("", [x], n_top=draw(st.integers(1, 3)))
 
 
+def _one_bottom(draw, shp, text):
+    """A case of one bottom of shape ``shp``."""
+    x, = distinct(rng_of(draw), shp)
+    return Case(text, [x])
+
+
 @st.composite
 def flatten(draw):
-    rng = rng_of(draw)
     shp = shape(draw, min_axes=1, max_axes=5)
-    x, = distinct(rng, shp)
-    return Case("flatten_param { axis: %d end_axis: %d }" % (_axis(draw, len(shp)),
-                                                            _axis(draw, len(shp))), [x])
+    return _one_bottom(draw, shp, "flatten_param { axis: %d end_axis: %d }"
+                       % (_axis(draw, len(shp)), _axis(draw, len(shp))))
 
 
 @st.composite
@@ -89,11 +93,9 @@ def reshape(draw):
 
 @st.composite
 def tile(draw):
-    rng = rng_of(draw)
     shp = shape(draw, min_axes=1, max_axes=4)
-    x, = distinct(rng, shp)
-    return Case("tile_param { axis: %d tiles: %d }" % (_axis(draw, len(shp)),
-                                                      draw(st.integers(0, 3))), [x])
+    return _one_bottom(draw, shp, "tile_param { axis: %d tiles: %d }"
+                       % (_axis(draw, len(shp)), draw(st.integers(0, 3))))
 
 
 @st.composite
@@ -114,12 +116,10 @@ def eltwise(draw):
 
 @st.composite
 def reduction(draw):
-    rng = rng_of(draw)
     shp = shape(draw)
-    x, = distinct(rng, shp)
-    return Case("reduction_param { operation: %s axis: %d coeff: %g }" % (
+    return _one_bottom(draw, shp, "reduction_param { operation: %s axis: %d coeff: %g }" % (
         draw(st.sampled_from(["SUM", "ASUM", "SUMSQ", "MEAN"])), _axis(draw, len(shp)),
-        draw(st.sampled_from([1.0, -0.5, 2.0]))), [x])
+        draw(st.sampled_from([1.0, -0.5, 2.0]))))
 
 
 @st.composite
