@@ -4,12 +4,15 @@ ones with no bottom (Input, DummyData, Parameter)."""
 import numpy as np
 from hypothesis import strategies as st
 
-from .cases_neuron import rng_of, shape
+from .cases_neuron import rarely, rng_of, shape
 from .properties import Case, distinct
 
 
 def _axis(draw, ndim):
-    return draw(st.integers(-ndim - 1, ndim))
+    """An axis of an ndim-axis bottom, now and then one out of range."""
+    if rarely(draw, 5):
+        return draw(st.sampled_from([ndim, -ndim - 1]))
+    return draw(st.integers(-ndim, ndim - 1))
 
 
 @st.composite
@@ -23,11 +26,11 @@ def concat(draw):
         s = list(base)
         if -len(base) <= axis < len(base):
             s[axis] = draw(st.integers(1, 3))
-        if draw(st.integers(0, 9)) == 0:                      # a misfit bottom
+        if rarely(draw):                                      # a misfit bottom
             s[0] += 1
         shapes.append(tuple(s))
     text = "concat_param { axis: %d }" % axis
-    if draw(st.integers(0, 5)) == 0:
+    if rarely(draw, 5):
         text = "concat_param { concat_dim: %d }" % abs(axis)
     return Case(text, distinct(rng, *shapes), grad=list(range(k)))
 
@@ -102,11 +105,11 @@ def tile(draw):
 def eltwise(draw):
     rng = rng_of(draw)
     shp = shape(draw)
-    k = draw(st.integers(1, 3))
+    k = draw(st.sampled_from([2, 3, 1]))
     op = draw(st.sampled_from(["SUM", "PROD", "MAX"]))
     coeffs = ""
     if draw(st.booleans()):
-        n = k if draw(st.integers(0, 5)) else k + 1
+        n = k + 1 if rarely(draw, 5) else k
         coeffs = " ".join("coeff: %g" % draw(st.sampled_from([1.0, -1.0, 0.5, 2.0]))
                           for _ in range(n))
     stable = draw(st.sampled_from(["", "stable_prod_grad: false"]))
@@ -202,11 +205,11 @@ def dummy_data(draw):
 @st.composite
 def embed(draw):
     rng = rng_of(draw)
-    input_dim = draw(st.integers(0, 4))
-    indices = rng.integers(0, input_dim + draw(st.sampled_from([1, 1, 1, 2])),
+    input_dim = draw(st.sampled_from([3, 1, 4, 0]))
+    indices = rng.integers(0, max(input_dim, 1) + rarely(draw, 4),
                            shape(draw, max_axes=3)).astype(np.float64)
     text = "embed_param { num_output: %d input_dim: %d bias_term: %s %s }" % (
-        draw(st.integers(0, 3)), input_dim, draw(st.sampled_from(["true", "false"])),
+        draw(st.sampled_from([2, 1, 3, 0])), input_dim, draw(st.sampled_from(["true", "false"])),
         "weight_filler { type: 'gaussian' std: 1 } bias_filler { type: 'gaussian' std: 1 }")
     return Case(text, [indices], grad=[])                # indices have no gradient
 
@@ -222,7 +225,7 @@ def scale_or_bias(message, has_bias_term):
         if two:      # the factor is a bottom of shape shp[axis:axis + k]
             k = draw(st.integers(0, len(shp) - first))
             operand = shp[first:first + k]
-            if draw(st.integers(0, 9)) == 0:
+            if rarely(draw):
                 operand = operand + (2,)
             text = "%s { axis: %d }" % (message, axis)
             x, y = distinct(rng, shp, operand)
