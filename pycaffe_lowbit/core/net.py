@@ -56,7 +56,7 @@ class Net(NetParams, NetWeights):
                  dtype=None):
         phase, weights = _parse_net_args(args, phase, weights)
         if isinstance(weights, str):
-            weights = weights.split(",")
+            weights = weights.split(",") if weights else []
         # pycaffe's CheckFile: a file that cannot be opened is a RuntimeError.
         for path, what in [(model, "net")] + [(w, "weights") for w in weights or ()]:
             if isinstance(path, str):

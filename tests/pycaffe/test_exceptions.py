@@ -101,6 +101,7 @@ def test_missing_weights_file_is_a_runtime_error(tmp_path):
         with pytest.raises(RuntimeError, match="Could not open weights file") as info:
             call()
         assert isinstance(info.value, FileNotFoundError) and info.value.filename == missing
+    assert caffe.Net(str(net_file), caffe.TEST, weights="").inputs == ["x"]   # no weights
 
 
 def test_python_layer_setup_runtime_error_stays_a_runtime_error(failing):
