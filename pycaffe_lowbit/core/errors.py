@@ -16,8 +16,10 @@ class (bases)                      raised where pycaffe raises
 CannotOpenFileError)
 ``PycaffeAssertionError``          a failed ``assert`` of pycaffe's Python code
 (ValueError, AssertionError)       (``coord_map.crop``, ``conv_params``)
-``PycaffeKeyError``                a dict lookup in pycaffe that fails (the
-(ValueError, KeyError)             message is not quoted as KeyError's is)
+``PycaffeKeyError``                a lookup pycaffe does with ``dict[key]``
+(ValueError, KeyError)             (KeyError) or ``list.index`` (ValueError):
+                                   ``coord_map``'s kernel_size, ``net.forward``'s
+                                   start/end (unquoted, unlike KeyError's text)
 ================================  =========================================
 
 ``LayerMemoryError`` (a MemoryError, as pycaffe's std::bad_alloc) names the
@@ -49,7 +51,7 @@ class PycaffeAssertionError(ValueError, AssertionError):
 
 
 class PycaffeKeyError(ValueError, KeyError):
-    """A lookup pycaffe does with ``dict[key]``."""
+    """A lookup pycaffe does with ``dict[key]`` or ``list.index``."""
 
     __str__ = BaseException.__str__
 
