@@ -22,6 +22,11 @@ from pycaffe_lowbit.core import backend  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/support importable as ``support``
 
+try:  # the property tests' profiles (ci: derandomized and bounded; long: local runs)
+    import support.hypothesis_profiles  # noqa: E402,F401
+except ImportError:  # hypothesis absent: those tests skip
+    pass
+
 _BACKENDS = [pytest.param("numpy", id="numpy"),
              pytest.param("cupy", id="cupy", marks=pytest.mark.gpu)]
 

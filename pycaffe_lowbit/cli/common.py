@@ -52,6 +52,13 @@ def add_caffe_flags(p):
          help="action on SIGINT: snapshot, stop or none (default stop)")
     flag(p, "sighup_effect", default="snapshot",
          help="action on SIGHUP: snapshot, stop or none (default snapshot)")
+    flag(p, "sigterm_effect", default="snapshot_and_stop",
+         help="action on SIGTERM (a scheduler's preemption): snapshot_and_stop "
+              "(default: resume later with --snapshot), stop, snapshot or none")
+    flag(p, "nan_effect", default="stop",
+         help="when the loss, a gradient or an update goes NaN/inf: stop (default; "
+              "the update is not applied, the last snapshot is kept), snapshot (write "
+              "the last finite weights, then stop) or none (Caffe: train on)")
     flag(p, "progress", default="auto", choices=["auto", "on", "off"],
          help="progress bar with ETA on stdout: auto (when stdout and stderr are "
               "terminals, so logs sent to a file stay pure glog lines), on, off")

@@ -8,6 +8,7 @@ Flags are accepted as Caffe's gflags accepts them: ``-model x``, ``--model x``,
 import argparse
 import sys
 
+from ..core.errors import is_user_error, user_error_summary
 from ..logs.glog import setup_logging
 from ..version import __version__
 from . import benchmark, data, deploy, device, draw, logs, score, summary, train
@@ -40,8 +41,13 @@ def main(argv=None):
     log = setup_logging()
     try:
         return COMMANDS[args.command].run(args, log) or 0
-    except (ValueError, OSError, KeyError) as exc:
-        log.error("%s", exc)
+    except (ValueError, OSError, KeyError, MemoryError) as exc:
+        log.error("%s", user_error_summary(exc) if is_user_error(exc) else exc)
+        return 1
+    except Exception as exc:        # a user's Python layer: one line, where and what
+        if not is_user_error(exc):
+            raise
+        log.error("%s", user_error_summary(exc))
         return 1
     except KeyboardInterrupt:       # SIGINT where no handler (train's) takes it
         log.error("Interrupted.")

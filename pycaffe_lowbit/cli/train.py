@@ -3,6 +3,8 @@
     lowbit-caffe train --solver S [--weights W[,W2] | --snapshot S.solverstate]
                        [--gpu 0|0,1|all] [--level N] [--stage a,b]
                        [--sigint_effect stop|snapshot|none] [--sighup_effect ...]
+                       [--sigterm_effect snapshot_and_stop|stop|snapshot|none]
+                       [--nan_effect stop|snapshot|none]
                        [--set FIELD=VALUE ...] [--progress auto|on|off]
                        [--tensorboard DIR]
 
@@ -12,6 +14,17 @@ from a solver state; both together is an error. ``--level``/``--stage`` set the
 solver's ``train_state``. On SIGINT (default: stop) or SIGHUP (default:
 snapshot) the solver snapshots and/or stops after the current iteration; a
 stop still takes the snapshot after training (``snapshot_after_train``).
+Ours: SIGTERM (a cluster scheduler's notice before preemption; default
+``snapshot_and_stop``) snapshots and stops, whatever ``snapshot_after_train``
+says, so the job resumes with ``--snapshot``; the effects of SIGINT/SIGHUP
+may be ``snapshot_and_stop`` too.
+
+Faults (ours): when the loss, a gradient or an update goes non-finite,
+``--nan_effect`` stop (default) or snapshot ends training with one error
+line (iteration, where it began, the last snapshot) and exit code 1; none
+trains on as Caffe does (``solvers/divergence.py``). A snapshot that cannot
+be written (a full disk) is one error line naming the file and the OS's
+reason, then one naming the last complete snapshot, and exit code 1.
 
 Before any net is built, the files the solver and the flags name are checked:
 each missing one is an error line naming the solver file and the field (or
@@ -34,23 +47,27 @@ from ..io.text import read_solver_param
 from ..logs import progress, tensorboard
 from ..parallel import launch
 from ..solvers import get_solver
+from ..solvers.divergence import NAN_EFFECTS
+from ..solvers.snapshot import SnapshotWriteError
 from .common import Command, add_caffe_flags, flag, use_device
 from .overrides import apply_solver_overrides, parse_override
 
-EFFECTS = ("stop", "snapshot", "none")
+EFFECTS = ("stop", "snapshot", "none", "snapshot_and_stop")
 
 
 class SignalActions:
-    """Turns SIGINT/SIGHUP into the solver's requested action, as Caffe's
-    SignalHandler: the signal is remembered and read once per iteration."""
+    """Turns SIGINT/SIGHUP/SIGTERM into the solver's requested action, as
+    Caffe's SignalHandler: the signal is remembered and read once per iteration."""
 
-    def __init__(self, sigint_effect="stop", sighup_effect="snapshot"):
+    def __init__(self, sigint_effect="stop", sighup_effect="snapshot",
+                 sigterm_effect="snapshot_and_stop"):
         for name, effect in (("sigint_effect", sigint_effect),
-                             ("sighup_effect", sighup_effect)):
+                             ("sighup_effect", sighup_effect),
+                             ("sigterm_effect", sigterm_effect)):
             if effect not in EFFECTS:
                 raise ValueError("--%s must be one of %s, got %r"
                                  % (name, ", ".join(EFFECTS), effect))
-        self.effects = {signal.SIGINT: sigint_effect}
+        self.effects = {signal.SIGINT: sigint_effect, signal.SIGTERM: sigterm_effect}
         if hasattr(signal, "SIGHUP"):
             self.effects[signal.SIGHUP] = sighup_effect
         self.pending = []
@@ -69,12 +86,13 @@ class SignalActions:
         self.pending.append(signum)
 
     def __call__(self):
-        """The action for the solver: 'stop', 'snapshot' or 'none'."""
+        """The action for the solver: 'stop', 'snapshot_and_stop', 'snapshot'
+        or 'none' (a stopping signal first, as Caffe reads SIGINT first)."""
         action = "none"
         while self.pending:
             effect = self.effects[self.pending.pop(0)]
-            if effect == "stop":
-                return "stop"
+            if effect in ("stop", "snapshot_and_stop"):
+                return effect
             if effect == "snapshot":
                 action = "snapshot"
         return action
@@ -174,12 +192,17 @@ def cmd_train(args, log):
         return 1
     comm = launch.join_world()
     use_device(launch.device_for_rank(args.gpu, comm.rank, comm.size), log)
-    actions = SignalActions(args.sigint_effect, args.sighup_effect).install()
+    if args.nan_effect not in NAN_EFFECTS:
+        raise ValueError("--nan_effect must be one of %s, got %r"
+                         % (", ".join(NAN_EFFECTS), args.nan_effect))
+    actions = SignalActions(args.sigint_effect, args.sighup_effect,
+                            args.sigterm_effect).install()
     board = None
     try:
         with launch.guard(comm, log):
             solver = get_solver(param)
             solver.action_request = actions
+            solver.nan_effect = args.nan_effect
             if args.snapshot:
                 log.info("Resuming from %s", args.snapshot)
                 solver.restore(args.snapshot)
@@ -190,10 +213,17 @@ def cmd_train(args, log):
             log.info("Starting Optimization")
             with progress.training(solver, getattr(args, "progress", "off")):
                 solver.solve()
+    except SnapshotWriteError as exc:
+        log.error("%s", exc)
+        log.error("Last good snapshot: %s", "%s (resume with --snapshot %s)"
+                  % (exc.last_good, exc.last_good) if exc.last_good else "none written")
+        return 1
     finally:
         actions.restore()
         if board is not None:
             board.close()
+    if solver.diverged:
+        return 1
     log.info("Optimization Done.")
     return 0
 

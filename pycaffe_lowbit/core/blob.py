@@ -12,7 +12,14 @@ Conventions the layers follow:
   every ``forward``/``backward`` rather than relying on earlier views.
 * Parameter blobs are only ever changed in place (``w.diff += g``), because a
   parameter may be shared by several layers through one array.
+
+A blob larger than the machine's memory (a typo'd ``num_output: 1000000000``)
+is refused before NumPy tries: ``BlobTooLargeError`` (a MemoryError, as
+pycaffe's std::bad_alloc) with the shape and the bytes it would need; the
+net adds the layer and the top.
 """
+import os
+
 import numpy as np
 
 from . import backend
@@ -22,6 +29,55 @@ def _shape_tuple(shape):
     return tuple(int(d) for d in shape)
 
 
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+_PHYSICAL_MEMORY = _physical_memory()
+
+
+def human_bytes(n):
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return ("%d %s" if unit == "bytes" else "%.1f %s") % (n, unit)
+        n /= 1000.0
+
+
+class BlobTooLargeError(MemoryError):
+    """A blob's arrays do not fit in memory. ``shape``, ``nbytes`` (one array),
+    ``blob`` (the Blob reshaped, None for a new one) and ``what`` (set by the
+    layer: "param 0 (weight)")."""
+
+    def __init__(self, shape, dtype, nbytes, reason, blob=None):
+        self.shape, self.dtype, self.nbytes, self.blob = shape, dtype, nbytes, blob
+        self.what = None
+        self.reason = reason
+        super().__init__(self.describe())
+
+    def describe(self):
+        return ("shape %s (%d values) would need %s as %s: %s"
+                % (" ".join(str(d) for d in self.shape), int(np.prod(self.shape, dtype=object)),
+                   human_bytes(self.nbytes), self.dtype.name, self.reason))
+
+
+def _zeros(xp, shape, dtype, blob=None):
+    """``xp.zeros(shape, dtype)``, or BlobTooLargeError."""
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if xp is np and _PHYSICAL_MEMORY and nbytes > _PHYSICAL_MEMORY:
+        raise BlobTooLargeError(shape, dtype, nbytes, "this machine has %s of memory"
+                                % human_bytes(_PHYSICAL_MEMORY), blob)
+    try:
+        return xp.zeros(shape, dtype)
+    except (MemoryError, ValueError) as exc:   # ValueError: "array is too big"
+        if isinstance(exc, ValueError) and "too big" not in str(exc):
+            raise
+        raise BlobTooLargeError(shape, dtype, nbytes, "%s: %s" % (type(exc).__name__, exc),
+                                blob) from None
+
+
 class Blob:
     """Data and diff arrays of one shape; float32 unless told otherwise."""
 
@@ -29,7 +85,7 @@ class Blob:
         self._xp = xp or backend.array_module()
         self._dtype = np.dtype(dtype or backend.default_dtype())
         self._shape = _shape_tuple(shape)
-        self._data = self._xp.zeros(self._shape, self._dtype)
+        self._data = _zeros(self._xp, self._shape, self._dtype)
         self._diff = None
 
     # -- shape ---------------------------------------------------------------
@@ -92,7 +148,7 @@ class Blob:
             if self._diff is not None:
                 self._diff = self._diff.reshape(shape)
         else:
-            self._data = self._xp.zeros(shape, self._dtype)
+            self._data = _zeros(self._xp, shape, self._dtype, self)
             self._diff = None
         self._shape = shape
 
@@ -108,7 +164,7 @@ class Blob:
     @property
     def diff(self):
         if self._diff is None:
-            self._diff = self._xp.zeros(self._shape, self._dtype)
+            self._diff = _zeros(self._xp, self._shape, self._dtype, self)
         return self._diff
 
     @property

@@ -32,6 +32,9 @@ class FillerError(ValueError):
     pass
 
 
+_KINDS = ("constant", "uniform", "gaussian", "positive_unitball", "xavier", "msra", "bilinear")
+
+
 def _fans(shape):
     count = int(np.prod(shape, dtype=np.int64))
     if not shape or shape[0] == 0:
@@ -55,6 +58,8 @@ def filler_values(param, shape, rng=None):
     rng = rng or backend.rng()
     shape = tuple(int(d) for d in shape)
     kind = param.type
+    if 0 in shape and kind in _KINDS:      # nothing to fill (fans of 0 divide by 0)
+        return np.zeros(shape)
     if kind == "constant":
         return np.full(shape, param.value, np.float64)
     if kind == "uniform":
@@ -69,7 +74,9 @@ def filler_values(param, shape, rng=None):
         return values
     if kind == "positive_unitball":
         values = rng.uniform(0.0, 1.0, shape)
-        rows = values.reshape(shape[0], -1)
+        if values.size == 0:
+            return values
+        rows = values.reshape(shape[0] if shape else 1, -1)
         rows /= rows.sum(axis=1, keepdims=True)
         return rows.reshape(shape)
     if kind == "xavier":

@@ -25,16 +25,18 @@ from ..layers.base import LayerSetupError
 from ..proto import caffe_pb2
 from . import backend
 from .blob import Blob
+from .errors import LayerMemoryError, check_file, is_user_error, layer_memory_error
 from .net_graph import NetDefinitionError, filter_net, insert_splits
 from .net_params import NetParams
 from .net_weights import TEST, TRAIN, NetWeights, _load_net_param, _parse_net_args
 
-__all__ = ["Net", "LayerRuntimeError", "TRAIN", "TEST"]
+__all__ = ["Net", "LayerRuntimeError", "LayerMemoryError", "TRAIN", "TEST"]
 
 log = logging.getLogger("pycaffe_lowbit")
 
 class LayerRuntimeError(RuntimeError):
     """A layer failed during forward or backward; the message names it."""
+
 
 
 def _mean_abs(array):
@@ -53,6 +55,12 @@ class Net(NetParams, NetWeights):
     def __init__(self, model, *args, phase=None, weights=None, level=0, stages=None,
                  dtype=None):
         phase, weights = _parse_net_args(args, phase, weights)
+        if isinstance(weights, str):
+            weights = weights.split(",") if weights else []
+        # pycaffe's CheckFile: a file that cannot be opened is a RuntimeError.
+        for path, what in [(model, "net")] + [(w, "weights") for w in weights or ()]:
+            if isinstance(path, str):
+                check_file(path, what)
         self._source = model if isinstance(model, str) else "<NetParameter>"
         param = _load_net_param(model)
         param.state.phase = phase
@@ -63,9 +71,8 @@ class Net(NetParams, NetWeights):
         self.phase = phase
         self._dtype = np.dtype(dtype or backend.default_dtype())
         self._init(param)
-        if weights:
-            for w in weights.split(",") if isinstance(weights, str) else weights:
-                self.copy_from(w)
+        for w in weights or ():
+            self.copy_from(w)
 
     # -- construction ----------------------------------------------------------
     def _init(self, in_param):
@@ -197,7 +204,11 @@ class Net(NetParams, NetWeights):
             layer.setup(bottoms, tops)
         except (LayerSetupError, NetDefinitionError):
             raise
+        except MemoryError as exc:
+            raise layer_memory_error(lp.name, lp.type, lp.top, tops, exc) from None
         except Exception as exc:
+            if is_user_error(exc):    # a Python layer's own error: as pycaffe, unchanged
+                raise
             shapes = ", ".join("'%s' %s" % (n, tuple(b.shape))
                                for n, b in zip(lp.bottom, bottoms))
             raise LayerSetupError(
@@ -255,7 +266,13 @@ class Net(NetParams, NetWeights):
                 layer.forward(bottom, top)
             except (LayerSetupError, NetDefinitionError):
                 raise
+            except MemoryError as exc:
+                raise layer_memory_error(self._layer_names[i], layer.type,
+                                         [self._blob_names[k] for k in self._top_id_vecs[i]],
+                                         top, exc) from None
             except Exception as exc:
+                if is_user_error(exc):
+                    raise
                 raise self._layer_failure(i, "forward", exc) from exc
             for t, w in zip(top, layer.loss_weights):
                 if w:
@@ -299,6 +316,8 @@ class Net(NetParams, NetWeights):
             except (LayerSetupError, NetDefinitionError):
                 raise
             except Exception as exc:
+                if is_user_error(exc):
+                    raise
                 raise self._layer_failure(i, "backward", exc) from exc
             if self.debug_info:
                 self._log_backward(i)

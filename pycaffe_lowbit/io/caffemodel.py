@@ -110,6 +110,8 @@ def _not_a(path, cls, data, detail):
         hint = " (it is an HDF5 file)"
     elif data[:256].lstrip()[:1].isalpha() or data[:1] == b"#":
         hint = " (it looks like text; a prototxt is read with io.text)"
+    elif isinstance(detail, pb_message.DecodeError):
+        hint = " (truncated or corrupt: %d bytes)" % len(data)
     return ValueError("%s: not a binary %s%s: %s" % (path, cls.DESCRIPTOR.name, hint, detail))
 
 

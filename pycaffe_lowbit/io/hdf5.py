@@ -77,6 +77,43 @@ def _walk(group, prefix, out, path):
             _walk(obj, name + "/", out, path)
 
 
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _written_size(head):
+    """The end-of-file address an HDF5 superblock at the start of the file
+    records, or None when ``head`` holds too little of it to tell."""
+    if len(head) < 14 or not head.startswith(_SIGNATURE):
+        return None
+    version = head[8]
+    if version in (0, 1):
+        width, at = head[13], 24 + (4 if version == 1 else 0)
+        at += 2 * width                       # after base and free-space addresses
+    else:
+        width, at = head[9], 12 + 2 * head[9]  # after base and extension addresses
+    if width not in (2, 4, 8) or len(head) < at + width:
+        return None
+    return int.from_bytes(head[at:at + width], "little")
+
+
+def open_failure(path, exc):
+    """What is wrong with an HDF5 file h5py cannot open, in words: truncated
+    (with the sizes), not HDF5 at all, or corrupt (with h5py's reason)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not size:
+        return "not an HDF5 file (empty)"
+    if head[:len(_SIGNATURE)] != _SIGNATURE[:len(head)]:
+        return "not an HDF5 file (%d bytes, no HDF5 signature)" % size
+    written = _written_size(head)
+    if written is None:
+        return "truncated HDF5 file: %d bytes, its header is incomplete" % size
+    if size < written:
+        return "truncated HDF5 file: %d bytes of the %d it was written with" % (size, written)
+    return "corrupt HDF5 file (%s)" % exc
+
+
 def read_weights_hdf5(path, group="data"):
     """OrderedDict layer name -> [arrays] from a Caffe HDF5 weights file
     (``group="diff"`` reads the diffs). A missing index (a param that was not
@@ -87,7 +124,7 @@ def read_weights_hdf5(path, group="data"):
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ValueError("%s: not an HDF5 file (%s)" % (path, e)) from None
+        raise ValueError("%s: %s" % (path, open_failure(path, e))) from None
     with f:
         if group not in f or not isinstance(f[group], h5py.Group):
             raise ValueError("%s: not Caffe HDF5 weights: no /%s group (found: %s)"

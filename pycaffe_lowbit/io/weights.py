@@ -28,6 +28,9 @@ def copy_trained_layers(net, path):
         return load_hdf5(net, path)
     source = caffemodel.read_net_binary(path)
     layers = source.layer
+    if not len(layers):
+        raise WeightsMismatchError("%s: holds no layers (%s)" % (
+            path, "an empty file" if not source.ByteSize() else "truncated, or not weights"))
     for src in layers:
         if src.name not in net._layer_names:
             log.info("Ignoring source layer %s", src.name)

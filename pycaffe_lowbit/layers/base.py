@@ -85,8 +85,10 @@ class Layer:
         return True
 
     # -- helpers -------------------------------------------------------------
-    def error(self, message):
-        return LayerSetupError("layer '%s' (type %s): %s" % (self.name, self.type, message))
+    def error(self, message, cls=None):
+        """A ``LayerSetupError`` (or subclass ``cls``) naming this layer."""
+        return (cls or LayerSetupError)("layer '%s' (type %s): %s"
+                                        % (self.name, self.type, message))
 
     def new_blob(self, shape):
         """A parameter blob of this layer's dtype."""
@@ -99,8 +101,16 @@ class Layer:
         if self.blobs:
             self.check_param_shapes(shapes, names)
             return
+        from ..core.blob import BlobTooLargeError
         from ..core.fillers import fill
-        self.blobs = [self.new_blob(shape) for shape in shapes]
+        blobs = []
+        for k, shape in enumerate(shapes):
+            try:
+                blobs.append(self.new_blob(shape))
+            except BlobTooLargeError as exc:
+                exc.what = "param %d (%s)" % (k, names[k] if k < len(names) else "blob")
+                raise
+        self.blobs = blobs
         for blob, filler in zip(self.blobs, fillers):
             fill(blob, filler)
 

@@ -194,6 +194,11 @@ class _ConvolutionBase(Layer):
         bottom that needs work the chunked GEMMs of ``_backward_chunks``, which
         write dx and yield the pieces of the weight gradient."""
         xp = backend.get_array_module(top[0].diff)
+        if top[0].count == 0:    # an empty output (kernel one past the padded input)
+            for i, b in enumerate(bottom):
+                if propagate_down[i]:
+                    b.diff[...] = 0
+            return
         want_w = self.param_propagate_down[0]
         want_b = self.bias_term and self.param_propagate_down[1]
         dw = None
@@ -222,7 +227,7 @@ class _ConvolutionBase(Layer):
         for b, t in zip(bottom, top):
             x = self._nd(b.data, self.channels, self.in_size)
             y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
-            for n0, n1 in self._chunk_list(xp):
+            for n0, n1 in self._chunk_list(xp) if y.size else ():
                 chunk(xp, x, n0, n1, y[n0:n1])
             if self.bias_term:
                 y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
@@ -329,7 +334,10 @@ class Im2col(Layer):
         self.in_size = b0.shape[self.axis + 1:]
         self.out_size = tuple(conv_out_size(*a) for a in zip(self.in_size, *self.geom))
         if any(d < 0 for d in self.out_size):
-            raise self.error("output size %s is negative" % (self.out_size,))
+            raise self.error("output size %s is negative: kernel_size %s (dilation %s) "
+                             "larger than the input %s padded by %s"
+                             % ((self.out_size,) + tuple(self.geom[i] for i in (0, 3))
+                                + (self.in_size, self.geom[2])))
         k = int(np.prod(self.geom[0], dtype=np.int64))
         top[0].reshape(b0.shape[:self.axis] + (self.channels * k,) + self.out_size)
 

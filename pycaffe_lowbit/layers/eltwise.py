@@ -25,7 +25,8 @@ class Eltwise(Layer):
             raise self.error("Eltwise layer takes one coefficient per bottom blob "
                              "(%d coeff for %d bottoms)" % (len(ep.coeff), len(bottom)))
         if ep.operation == _Op.PROD and len(ep.coeff):
-            raise self.error("Eltwise layer only takes coefficients for summation")
+            raise self.error("Eltwise layer only takes coefficients for summation "
+                             "(coeff given with operation PROD)")
         self.op = ep.operation
         self.coeffs = list(ep.coeff) if len(ep.coeff) else [1.0] * len(bottom)
         self.stable_prod_grad = ep.stable_prod_grad

@@ -167,7 +167,7 @@ class HDF5Output(Layer):
 
     def reshape(self, bottom, top):
         if bottom[0].num != bottom[1].num:
-            raise self.error("data and label must have the same batch size (num): "
+            raise self.error("bottoms data and label must have the same batch size (num): "
                              "%d vs %d" % (bottom[0].num, bottom[1].num))
         for name, blob in zip(("data", "label"), bottom):
             if blob.num_axes > 4:

@@ -43,14 +43,15 @@ def scatter_add(target, index, values):
         backend.cupyx().scatter_add(target, index, values)
 
 
-def _int_indices(layer, data, upper, what):
+def _int_indices(layer, data, upper, what, bound):
     """Float indices -> int64 (truncated, as static_cast<int>), checked to lie
-    in [0, upper) before truncation, as Caffe's checks compare the floats."""
+    in [0, upper) before truncation, as Caffe's checks compare the floats;
+    ``bound`` names what sets ``upper``."""
     xp = backend.get_array_module(data)
     if bool(xp.any((data < 0) | (data >= upper))):
         bad = backend.to_numpy(data).reshape(-1)
         bad = bad[(bad < 0) | (bad >= upper)][0]
-        raise layer.error("%s must be in [0, %d), got %g" % (what, upper, bad))
+        raise layer.error("%s must be in [0, %d) (%s), got %g" % (what, upper, bound, bad))
     return data.astype(np.int64)
 
 
@@ -85,7 +86,7 @@ class Embed(Layer):
         xp = backend.get_array_module(x)
         if bool(xp.any(xp.floor(x) != x)):
             raise self.error("non-integer input: the bottom must hold integer indices")
-        self._idx = _int_indices(self, x, self.input_dim, "embedding indices")
+        self._idx = _int_indices(self, x, self.input_dim, "embedding indices", "input_dim")
         y = self.blobs[0].data[self._idx]
         if self.bias_term:
             y += self.blobs[1].data
@@ -173,7 +174,8 @@ class BatchReindex(Layer):
 
     def forward(self, bottom, top):
         self._idx = _int_indices(self, bottom[1].data, bottom[0].shape[0],
-                                 "Index specified for reindex layer")
+                                 "Index specified for reindex layer",
+                                 "the first axis of bottom 0")
         top[0].data = bottom[0].data[self._idx]
 
     def backward(self, top, propagate_down, bottom):

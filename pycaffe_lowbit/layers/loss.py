@@ -62,7 +62,7 @@ def _labels(layer, label_data, outer, inner, num_classes, ignore_label):
     else:
         valid = labels != ignore_label
     if bool(xp.any(valid & ((labels < 0) | (labels >= num_classes)))):
-        raise layer.error("label values must be integers in [0, %d)%s" % (
+        raise layer.error("label values (bottom 1) must be integers in [0, %d)%s" % (
             num_classes, "" if ignore_label is None
             else " or ignore_label %d" % ignore_label))
     return valid, xp.where(valid, labels, 0)

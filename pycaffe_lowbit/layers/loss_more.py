@@ -198,8 +198,9 @@ class InfogainLoss(LossLayer):
                    bottom[1].count))
         h_count = bottom[2].count if len(bottom) == 3 else self._h_file.size
         if h_count != self.num_labels ** 2:
-            raise self.error("H must be %dx%d (%d values), got %d values"
-                             % (self.num_labels, self.num_labels,
+            raise self.error("H (%s) must be %dx%d (%d values), got %d values"
+                             % ("bottom 2" if len(bottom) == 3 else "infogain_loss_param.source",
+                                self.num_labels, self.num_labels,
                                 self.num_labels ** 2, h_count))
         if len(top) >= 2:
             top[1].reshape(bottom[0].shape)

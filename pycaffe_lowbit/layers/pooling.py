@@ -89,7 +89,8 @@ class Pooling(Layer):
                  "With Global_pooling: true; only pad = 0 and stride = 1")
         if self.pad != (0, 0):
             need(self.method in (_P.AVE, _P.MAX),
-                 "Padding implemented only for average and max pooling.")
+                 "Padding implemented only for average and max pooling (pad %s with "
+                 "pool STOCHASTIC)." % (self.pad,))
             need(self.pad[0] < self.kernel[0] and self.pad[1] < self.kernel[1],
                  "pad %s must be smaller than the kernel %s" % (self.pad, self.kernel))
 

@@ -8,12 +8,35 @@ lists of Blobs. It sees ``self.param_str``, ``self.phase`` and ``self.blobs``
 
 In ``net.layers`` the wrapper stands for the user's object: attributes the
 wrapper lacks are looked up on it, so ``net.layers[i].my_state`` works.
+
+Errors, as in pycaffe: an exception the user's ``setup``, ``reshape``,
+``forward`` or ``backward`` raises reaches the caller unchanged (same type,
+same object, same traceback), with a note naming the layer and the method
+(``core.errors.mark_user_error``): ``caffe.Net(...)`` raises the
+``RuntimeError`` a ``setup`` raised. A module that does not import raises
+``PythonLayerImportError`` (an ``ImportError``), a missing class
+``PythonLayerClassError`` (an ``AttributeError``), as pycaffe's import does;
+both are also ``LayerSetupError``.
+
+Security: a net definition with a ``Python`` layer imports the module it
+names and runs its code (at import, and in every method), exactly as Caffe
+does. Load such a prototxt only from a source you would run a Python script
+from. Nothing else in a prototxt, caffemodel or solver state runs code.
 """
 import importlib
 
 from ..core.blob import Blob
-from .base import Layer
+from ..core.errors import mark_user_error
+from .base import Layer, LayerSetupError
 from .registry import register
+
+
+class PythonLayerImportError(LayerSetupError, ImportError):
+    """``python_param.module`` cannot be imported (pycaffe: ImportError)."""
+
+
+class PythonLayerClassError(LayerSetupError, AttributeError):
+    """The module has no class ``python_param.layer`` (pycaffe: AttributeError)."""
 
 
 class BlobVec(list):
@@ -60,11 +83,13 @@ class PythonLayer(Layer):
             module = importlib.import_module(pp.module)
         except ImportError as exc:
             raise self.error("cannot import python_param module '%s' (is it on "
-                             "PYTHONPATH?): %s" % (pp.module, exc)) from exc
+                             "PYTHONPATH?): %s" % (pp.module, exc),
+                             PythonLayerImportError) from exc
         try:
             cls = getattr(module, pp.layer)
         except AttributeError:
-            raise self.error("module '%s' has no class '%s'" % (pp.module, pp.layer)) from None
+            raise self.error("module '%s' has no class '%s'" % (pp.module, pp.layer),
+                             PythonLayerClassError) from None
         impl = cls()
         impl.param_str = pp.param_str
         impl.phase = self.phase
@@ -81,14 +106,23 @@ class PythonLayer(Layer):
             raise AttributeError(name)
         return getattr(impl, name)
 
+    def _call(self, method, *args):
+        """The user's ``method``; what it raises goes on unchanged, marked."""
+        try:
+            getattr(self.impl, method)(*args)
+        except Exception as exc:
+            pp = self.param.python_param
+            mark_user_error(exc, self.name, method, "%s.%s" % (pp.module, pp.layer))
+            raise
+
     def layer_setup(self, bottom, top):
-        self.impl.setup(bottom, top)
+        self._call("setup", bottom, top)
 
     def reshape(self, bottom, top):
-        self.impl.reshape(bottom, top)
+        self._call("reshape", bottom, top)
 
     def forward(self, bottom, top):
-        self.impl.forward(bottom, top)
+        self._call("forward", bottom, top)
 
     def backward(self, top, propagate_down, bottom):
-        self.impl.backward(top, list(propagate_down), bottom)
+        self._call("backward", top, list(propagate_down), bottom)

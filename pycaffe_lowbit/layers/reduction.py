@@ -73,7 +73,8 @@ class Reduction(Layer):
         else:
             x = b.data.reshape(self.num, self.dim)
             dx = xp.sign(x) * g if self.op == _R.ASUM else x * (2 * g)
-        b.diff = xp.ascontiguousarray(dx, dtype=self.dtype).reshape(b.shape)
+        # a copy: dx may be a read-only broadcast of (or a view into) the top's diff
+        b.diff = xp.array(dx, dtype=self.dtype).reshape(b.shape)
 
 
 @register("ArgMax")

@@ -16,7 +16,7 @@ gradient of its slice of dy.
 """
 from ..core.blob import Blob
 from ..proto import caffe_pb2
-from .base import Layer
+from .base import Layer, LayerSetupError
 from .pooling import Pooling
 from .registry import register
 
@@ -76,7 +76,13 @@ class SPP(Layer):
                 src = Blob(b.shape, dtype=self.dtype, xp=b.xp)
                 out = Blob((), dtype=self.dtype, xp=b.xp)
                 src.share_data(b)
-                pool.setup([src], [out])
+                try:
+                    pool.setup([src], [out])
+                except LayerSetupError as exc:    # Caffe's CHECK in the level's pooling
+                    self._in_shape = None
+                    raise self.error("pyramid_height %d is too high for a %dx%d bottom: "
+                                     "level %d: %s" % (self.height, h, w, level,
+                                                       str(exc).split("): ", 1)[-1])) from None
                 self._levels.append((pool, src, out))
         sizes = []
         for pool, src, out in self._levels:

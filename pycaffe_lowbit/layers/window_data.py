@@ -50,6 +50,11 @@ class WindowData(PrefetchingDataLayer):
         batch_size = self.check_batch_size(p.batch_size)
         if tp.crop_size <= 0:
             raise DataError("WindowData needs transform_param.crop_size > 0")
+        if (p.context_pad or p.crop_mode == "square") and tp.crop_size <= 2 * p.context_pad:
+            # the context scale crop / (crop - 2 pad) is infinite (Caffe divides by 0)
+            raise DataError("window_data_param.context_pad %d leaves nothing of "
+                            "transform_param.crop_size %d (needs crop_size > 2 * context_pad)"
+                            % (p.context_pad, tp.crop_size))
         if p.crop_mode not in ("warp", "square"):
             raise DataError("window_data_param.crop_mode must be 'warp' or 'square', got %r"
                             % p.crop_mode)

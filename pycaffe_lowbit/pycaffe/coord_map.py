@@ -14,10 +14,14 @@ with stride s, pad p and kernel extent k_eff = (k - 1) * dilation + 1.
 ``crop(top_from, top_to)`` uses this to make the ``L.Crop`` layer that cuts
 ``top_from`` to line up with ``top_to`` (as FCN's skip connections do).
 
-Differences from pycaffe: a failed precondition of ``crop`` or of
-``conv_params`` raises ValueError (pycaffe asserts, which ``python -O`` drops);
+Errors have pycaffe's types: a failed precondition of ``crop`` or of
+``conv_params`` raises ``PycaffeAssertionError`` (an AssertionError, as
+pycaffe's ``assert``, and a ValueError; raised under ``python -O`` too); a
+layer without ``kernel_size`` raises ``PycaffeKeyError`` (pycaffe's
+``params['kernel_size']``). Differences from pycaffe:
 ``kernel_size``... may also be given inside ``pooling_param=dict(...)``; global
-pooling has no map (UndefinedMapException); the search is breadth-first, so it
+pooling has no map (``GlobalPoolingMapException``, an UndefinedMapException and,
+as pycaffe's missing ``kernel_size``, a KeyError); the search is breadth-first, so it
 does not depend on set order; ``crop`` between tops joined only by
 pass-through layers crops from axis 2 (pycaffe fails on the missing axis).
 """
@@ -25,10 +29,11 @@ import collections
 
 import numpy as np
 
+from ..core.errors import PycaffeAssertionError, PycaffeKeyError
 from .net_spec import layers as L
 
 __all__ = ["PASS_THROUGH_LAYERS", "AxisMismatchException", "UndefinedMapException",
-           "conv_params", "crop_params", "coord_map", "compose", "inverse",
+           "GlobalPoolingMapException", "conv_params", "crop_params", "coord_map", "compose", "inverse",
            "coord_map_from_to", "crop"]
 
 # Layers whose top lines up pixel for pixel with their (first) bottom.
@@ -45,6 +50,12 @@ class UndefinedMapException(Exception):
 
 class AxisMismatchException(Exception):
     """Two maps start their spatial axes at different places."""
+
+
+class GlobalPoolingMapException(UndefinedMapException, KeyError):
+    """Global pooling: no map (pycaffe fails on its missing ``kernel_size``)."""
+
+    __str__ = BaseException.__str__
 
 
 def _vector(value):
@@ -64,12 +75,13 @@ def conv_params(fn):
     params = _layer_params(fn, field)
     legacy = sorted(set(_LEGACY_2D) & (set(fn.params) | set(params)))
     if legacy:
-        raise ValueError("coord_map: layer %s uses %s; cropping supports only "
-                         "kernel_size/stride/pad" % (fn.type_name, ", ".join(legacy)))
+        raise PycaffeAssertionError("coord_map: layer %s uses %s; cropping supports only "
+                                    "kernel_size/stride/pad"
+                                    % (fn.type_name, ", ".join(legacy)))
     if params.get("global_pooling"):
-        raise UndefinedMapException("global pooling has no coordinate map")
+        raise GlobalPoolingMapException("global pooling has no coordinate map")
     if "kernel_size" not in params:
-        raise ValueError("coord_map: layer %s has no kernel_size" % fn.type_name)
+        raise PycaffeKeyError("coord_map: layer %s has no kernel_size" % fn.type_name)
     extent = (_vector(params["kernel_size"]) - 1) * _vector(params.get("dilation", 1)) + 1
     return (params.get("axis", 1), _vector(params.get("stride", 1)), extent,
             _vector(params.get("pad", 0)))
@@ -155,11 +167,11 @@ def crop(top_from, top_to):
     axis, a, b = coord_map_from_to(top_from, top_to)
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if not np.all(a == 1):
-        raise ValueError("scale mismatch on crop (a = %s)" % a)
+        raise PycaffeAssertionError("scale mismatch on crop (a = %s)" % a)
     if not np.all(b <= 0):
-        raise ValueError("cannot crop negative offset (b = %s)" % b)
+        raise PycaffeAssertionError("cannot crop negative offset (b = %s)" % b)
     if not np.all(np.round(b) == b):
-        raise ValueError("cannot crop noninteger offset (b = %s)" % b)
+        raise PycaffeAssertionError("cannot crop noninteger offset (b = %s)" % b)
     offset = [int(v) for v in -np.round(np.atleast_1d(b))]
     if axis is None:  # only pass-through layers between them: Caffe's default axis
         axis = 1

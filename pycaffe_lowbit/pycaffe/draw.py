@@ -16,8 +16,12 @@ does not exclude a layer (Caffe's NetStateRule semantics); V0/V1 nets are
 upgraded first; ``ext='raw'`` gives the DOT source without running Graphviz.
 
 Needs ``pydot`` (pip install pydot) and Graphviz's ``dot`` program
-(apt-get install graphviz) to render.
+(apt-get install graphviz) to render. Errors keep the types pycaffe's pydot
+raises: no ``dot`` is ``GraphvizNotFoundError`` (FileNotFoundError, and
+RuntimeError), a format ``dot`` cannot write is ``DrawFormatError``
+(AssertionError, and ValueError).
 """
+import errno
 import os
 import shutil
 
@@ -178,12 +182,20 @@ def get_pydot_graph(caffe_net, rankdir, label_edges=True, phase=None, display_lr
     return graph
 
 
+class GraphvizNotFoundError(FileNotFoundError, RuntimeError):
+    """Graphviz's ``dot`` is not on PATH (pydot, under pycaffe: FileNotFoundError)."""
+
+
+class DrawFormatError(ValueError, AssertionError):
+    """``dot`` failed on the format (pydot, under pycaffe: AssertionError)."""
+
+
 def _check_dot():
     if shutil.which("dot") is None:
-        raise RuntimeError("Graphviz's `dot` program was not found on PATH; "
-                           "drawing a net needs it: install graphviz "
-                           "(apt-get install graphviz, brew install graphviz or "
-                           "conda install graphviz)")
+        raise GraphvizNotFoundError(
+            errno.ENOENT, "Graphviz's `dot` program was not found on PATH; drawing a net "
+            "needs it: install graphviz (apt-get install graphviz, brew install graphviz "
+            "or conda install graphviz)", "dot")
 
 
 def draw_net(caffe_net, rankdir, ext="png", phase=None, display_lrm=False):
@@ -196,8 +208,8 @@ def draw_net(caffe_net, rankdir, ext="png", phase=None, display_lrm=False):
     try:
         return graph.create(format=ext)
     except AssertionError as exc:  # pydot's report of a failed `dot` run
-        raise ValueError("Graphviz could not draw format %r (the file extension "
-                         "picks it: png, svg, pdf, raw...): %s" % (ext, exc)) from None
+        raise DrawFormatError("Graphviz could not draw format %r (the file extension "
+                              "picks it: png, svg, pdf, raw...): %s" % (ext, exc)) from None
 
 
 def draw_net_to_file(caffe_net, filename, rankdir="LR", phase=None, display_lrm=False):

@@ -6,6 +6,9 @@ Same names, arguments and results as BVLC's python/caffe/io.py, so
 (imported on first use) instead of scikit-image; the differences are stated
 on ``load_image`` and ``resize_image``.
 """
+import errno
+import os
+
 import numpy as np
 
 from ..proto import caffe_pb2
@@ -237,6 +240,8 @@ def load_image(filename, color=True):
     16-bit files are scaled by 255 and 65535; EXIF orientation is not applied.
     """
     cv2 = _cv2()
+    if not os.path.exists(filename):   # pycaffe's skimage.io.imread: FileNotFoundError
+        raise FileNotFoundError(errno.ENOENT, "no such image file", str(filename))
     img = cv2.imread(str(filename), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise IOError("cannot read image file %s (missing, or not an image OpenCV "

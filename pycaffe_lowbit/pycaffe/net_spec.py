@@ -71,6 +71,20 @@ def param_name_dict():
 _param_names = param_name_dict()
 
 
+# -- errors: pycaffe's types, our messages ---------------------------------------
+
+class MessageValueError(TypeError, AttributeError):
+    """A message field given something other than a dict (pycaffe's setattr on
+    a message field raises AttributeError)."""
+
+
+class NoSuchTopError(AttributeError, KeyError):
+    """``n.name`` for a top never assigned (pycaffe: ``self.tops[name]``, a
+    KeyError; an AttributeError too, so ``hasattr`` and ``getattr(n, x, d)`` work)."""
+
+    __str__ = BaseException.__str__
+
+
 # -- filling messages -----------------------------------------------------------
 
 def _is_repeated(field):
@@ -123,8 +137,8 @@ def assign_proto(proto, name, val):
                 container.append(_scalar(field, item))
     elif is_message:
         if not isinstance(val, dict):
-            raise TypeError("field '%s' is a %s message: give it a dict, not %r"
-                            % (name, field.message_type.name, val))
+            raise MessageValueError("field '%s' is a %s message: give it a dict, not %r"
+                                    % (name, field.message_type.name, val))
         _fill(getattr(proto, name), val)
     else:
         setattr(proto, name, _scalar(field, val))
@@ -160,13 +174,20 @@ class Function:
         self.type_name = type_name
         for index, bottom in enumerate(inputs):
             if not isinstance(bottom, Top):
-                raise TypeError("%s input %d is not a Top (type is %s)"
-                                % (type_name, index, type(bottom).__name__))
+                hint = ""
+                if isinstance(bottom, tuple):
+                    hint = ("; a layer with ntop > 1 gives a tuple of Tops: pass them "
+                            "one by one (*tops) or pick one (tops[0])")
+                raise TypeError("%s input %d is not a Top (type is %s)%s"
+                                % (type_name, index, type(bottom), hint))
         self.inputs = tuple(inputs)
         self.params = dict(params)
         self.ntop = self.params.pop("ntop", 1)
         self.in_place = self.params.pop("in_place", False)
-        if not isinstance(self.ntop, int) or self.ntop < 0:
+        if not isinstance(self.ntop, int):      # pycaffe: range(ntop) raises TypeError
+            raise TypeError("%s: ntop must be a non-negative int, got %r"
+                            % (type_name, self.ntop))
+        if self.ntop < 0:
             raise ValueError("%s: ntop must be a non-negative int, got %r"
                              % (type_name, self.ntop))
         self.tops = tuple(Top(self, n) for n in range(self.ntop))
@@ -247,7 +268,7 @@ class NetSpec:
         try:
             return self.tops[name]
         except KeyError:
-            raise AttributeError("NetSpec has no top named '%s'" % name) from None
+            raise NoSuchTopError("NetSpec has no top named '%s'" % name) from None
 
     def __setitem__(self, key, value):
         self.__setattr__(key, value)

@@ -1,7 +1,10 @@
 """The pycaffe Net surface: ``net.blobs``, ``net.params``, ``net.forward(**inputs)``...
 
 Same names and behaviour as BVLC's python/caffe/pycaffe.py, so scripts written
-for ``import caffe`` run with ``import pycaffe_lowbit as caffe``. One deliberate
+for ``import caffe`` run with ``import pycaffe_lowbit as caffe``; errors have
+pycaffe's types (an unknown ``start``/``end`` layer is a ValueError, as
+pycaffe's ``list.index``, and a KeyError; ``set_input_arrays`` raises
+``InputArraysError``, a RuntimeError as pycaffe's C++ checks). One deliberate
 difference: an input of another shape than its blob (pycaffe raises "Input is
 not batch sized") reshapes the blob instead, and the next forward reshapes the
 net.
@@ -13,6 +16,12 @@ import numpy as np
 
 from ..core import backend
 from ..core import net as _net
+from ..core.errors import PycaffeKeyError
+from ..layers.base import LayerSetupError
+
+
+class InputArraysError(LayerSetupError, RuntimeError):
+    """``set_input_arrays`` refused its arguments (pycaffe: RuntimeError)."""
 
 
 class Net(_net.Net):
@@ -128,8 +137,9 @@ class Net(_net.Net):
     def _layer_index(self, name):
         try:
             return self._layer_names.index(name)
-        except ValueError:
-            raise KeyError("no layer named '%s' in net '%s'" % (name, self.name)) from None
+        except ValueError:   # pycaffe: list.index's ValueError
+            raise PycaffeKeyError("no layer named '%s' in net '%s'"
+                                  % (name, self.name)) from None
 
     def _set_blob(self, name, value, what):
         blob = self.blob_by_name(name)
@@ -203,8 +213,13 @@ class Net(_net.Net):
         """Feed a MemoryData layer (first in the net) with data and labels."""
         layer = self.layers[0]
         if getattr(layer, "type", None) != "MemoryData":
-            raise ValueError("set_input_arrays needs a MemoryData layer as the first layer")
-        layer.reset(data, labels)
+            raise InputArraysError("set_input_arrays may only be called if the first layer "
+                                   "is a MemoryData layer (it is %s '%s')"
+                                   % (layer.type, self._layer_names[0]))
+        try:
+            layer.reset(data, labels)
+        except LayerSetupError as exc:
+            raise InputArraysError(str(exc)) from None
 
 
 

@@ -11,7 +11,11 @@ only with ``test_initialization``), call the callbacks' ``on_start``, forward+ba
 accumulate), the loss is their float32 mean smoothed over ``average_loss``
 iterations, display every ``display`` iterations, ``on_gradients_ready``,
 ``apply_update()`` (``update.py``), ``iter += 1``, snapshot every
-``snapshot`` iterations (``snapshot.py``). A subclass (``sgd.py``,
+``snapshot`` iterations (``snapshot.py``). With ``nan_effect`` "stop" or
+"snapshot" (ours; "none", Caffe's, by default) a non-finite loss, gradient or
+update stops training before it is applied (``divergence.py``). An action
+"snapshot_and_stop" (ours, the CLI's SIGTERM default) snapshots, then stops
+without a second snapshot after training. A subclass (``sgd.py``,
 ``adaptive.py``) gives the rule: ``compute_update_value``.
 
 With several solvers (``parallel.world``: Caffe's solver count and rank),
@@ -27,6 +31,7 @@ from ..core import backend
 from ..core.blob import Blob
 from ..io import text
 from ..parallel import world
+from . import divergence
 from .errors import SolverError, _check
 from .nets import SolverNets, load_solver_param
 from .testing import _g, log_net_outputs, run_test
@@ -55,6 +60,10 @@ class Solver(SolverNets, ParamUpdate):
         self.smoothed_loss = 0.0
         self.requested_early_exit = False
         self.action_request = None      # callable -> "stop" | "snapshot" | "none"
+        self.last_snapshot = None       # the state of the last complete snapshot
+        self.nan_effect = "none"        # "stop" | "snapshot" | "none": divergence.py
+        self.diverged = None            # why training stopped non-finite, if it did
+        self._stopped_with_snapshot = False
         self.history = []
         self._init()
 
@@ -136,9 +145,9 @@ class Solver(SolverNets, ParamUpdate):
         action = self.action_request()
         action = {0: "none", 1: "stop", 2: "snapshot", None: "none"}.get(action, action)  # SolverAction
         action = str(action).lower()
-        if action not in ("stop", "snapshot", "none"):
-            raise SolverError("action_request returned %r; expected 'stop', 'snapshot' "
-                              "or 'none'" % (action,))
+        if action not in ("stop", "snapshot", "none", "snapshot_and_stop"):
+            raise SolverError("action_request returned %r; expected 'stop', 'snapshot', "
+                              "'snapshot_and_stop' or 'none'" % (action,))
         return action
 
     def solve(self, resume_file=None):
@@ -148,13 +157,17 @@ class Solver(SolverNets, ParamUpdate):
         log.info("Solving %s", self.net.name)
         log.info("Learning Rate Policy: %s", p.lr_policy)
         self.requested_early_exit = False
+        self._stopped_with_snapshot = False
         if resume_file:
             log.info("Restoring previous solver status from %s", resume_file)
             self.restore(resume_file)
         start_iter = self.iter
         self.step(p.max_iter - self.iter)
+        if self.diverged:               # keep the last finite snapshot: write nothing
+            log.info("Optimization stopped: training diverged.")
+            return
         if (p.snapshot_after_train and (not p.snapshot or self.iter % p.snapshot != 0)
-                and world.root_solver()):
+                and not self._stopped_with_snapshot and world.root_solver()):
             self.snapshot()
         if self.requested_early_exit:
             log.info("Optimization stopped early.")
@@ -170,6 +183,7 @@ class Solver(SolverNets, ParamUpdate):
     def step(self, iters):
         """Run ``iters`` iterations (Caffe's Solver::Step)."""
         p = self.param
+        self.diverged = None
         start_iter = self.iter
         stop_iter = self.iter + int(iters)
         average_loss = p.average_loss
@@ -205,15 +219,33 @@ class Solver(SolverNets, ParamUpdate):
                 log_net_outputs(self.net, "Train", None)
             for cb in self.callbacks:
                 cb.on_gradients_ready()
+            if self.nan_effect != "none":
+                reason = divergence.check_before_update(self, loss)
+                if reason:
+                    divergence.diverged(self, reason)
+                    break
             self.apply_update()
+            if self.diverged:           # the update itself was not finite: not applied
+                break
             self.iter += 1
             request = self.requested_action()
-            if (((p.snapshot and self.iter % p.snapshot == 0) or request == "snapshot")
-                    and world.root_solver()):
+            if (((p.snapshot and self.iter % p.snapshot == 0)
+                 or request in ("snapshot", "snapshot_and_stop")) and world.root_solver()):
                 self.snapshot()
-            if request == "stop":
+            if request in ("stop", "snapshot_and_stop"):
+                self._stopped_with_snapshot = request == "snapshot_and_stop"
                 self.requested_early_exit = True
                 break
+
+    def update_params(self):
+        """``ParamUpdate.update_params``, unless an update value is not finite
+        (checked when ``nan_effect`` is not "none"; see ``divergence``)."""
+        if self.nan_effect != "none":
+            reason = divergence.check_update(self)
+            if reason:
+                divergence.diverged(self, reason)
+                return
+        super().update_params()
 
     def _update_smoothed_loss(self, loss, start_iter, average_loss):
         loss = float(loss)

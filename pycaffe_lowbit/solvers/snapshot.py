@@ -26,7 +26,12 @@ iteration (``<prefix>_iter_<iter>``):
 
 Each file is written atomically (a temporary file beside it, fsync'ed, then
 renamed), so a crash leaves the previous snapshot intact and never a partial
-file under a final name.
+file under a final name. A write that fails (a full disk, an I/O error)
+raises ``SnapshotWriteError`` naming the file and the OS's reason; the model
+file of that snapshot is removed when its state could not be written, so
+every model/state pair on disk is complete, and ``last_good`` names the
+state of the last snapshot written whole (``solver.last_snapshot``; the
+state restored from counts).
 
 ``restore(solver, path)`` reads either format (a name ending in ``.h5`` is
 HDF5, as Caffe's Solver::Restore decides), sets ``iter`` and
@@ -63,6 +68,22 @@ class SolverStateError(ValueError):
     """A solver state that cannot be restored into this solver."""
 
 
+class SnapshotWriteError(OSError):
+    """A snapshot file could not be written: ``filename`` (the final name,
+    which holds nothing new), the OS's ``errno``/``strerror``, and
+    ``last_good``: the solver state of the last complete snapshot, or None."""
+
+    def __init__(self, path, exc, last_good):
+        reason = exc.strerror or str(exc)
+        super().__init__(exc.errno, reason, path)
+        self.last_good = last_good
+
+    def __str__(self):
+        return ("cannot write snapshot file %s: %s%s; nothing was left under that name"
+                % (self.filename, self.strerror,
+                   " (errno %d)" % self.errno if self.errno else ""))
+
+
 # -- file names ----------------------------------------------------------------
 
 def snapshot_filename(param, iteration, extension):
@@ -77,8 +98,8 @@ def _is_hdf5(path):
 def _check_folder(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(2, "cannot write snapshot: folder does not exist "
-                                   "(check snapshot_prefix)", folder)
+        raise FileNotFoundError(2, "folder %s does not exist (check snapshot_prefix)"
+                                % folder, folder)
 
 
 # -- snapshot ----------------------------------------------------------------
@@ -89,19 +110,34 @@ def snapshot(solver):
     param = solver.param
     fmt = param.snapshot_format
     if fmt == _BINARYPROTO:
-        model = _snapshot_binary(solver)
-        _state_binary(solver, model)
+        write_model, write_state = _snapshot_binary, _state_binary
     elif fmt == _HDF5:
-        model = _snapshot_hdf5(solver)
-        _state_hdf5(solver, model)
+        write_model, write_state = _snapshot_hdf5, _state_hdf5
     else:
         raise ValueError("Unsupported snapshot format %r" % fmt)
+    last_good = getattr(solver, "last_snapshot", None)
+    ext = ".caffemodel" if fmt == _BINARYPROTO else ".caffemodel.h5"
+    model = snapshot_filename(param, solver.iter, ext)
+    _check_folder(model)
+    try:
+        write_model(solver)
+    except OSError as exc:
+        raise SnapshotWriteError(model, exc, last_good) from exc
+    state = snapshot_filename(param, solver.iter, ext.replace("caffemodel", "solverstate"))
+    try:
+        write_state(solver, model)
+    except OSError as exc:
+        try:      # a model without its state is half a snapshot
+            os.remove(model)
+        except OSError:
+            pass
+        raise SnapshotWriteError(state, exc, last_good) from exc
+    solver.last_snapshot = state
     return model
 
 
 def _snapshot_binary(solver):
     model = snapshot_filename(solver.param, solver.iter, ".caffemodel")
-    _check_folder(model)
     log.info("Snapshotting to binary proto file %s", model)
     net_param = solver.net.to_proto(write_diff=solver.param.snapshot_diff)
     caffemodel.write_net_binary(net_param, model)
@@ -110,7 +146,6 @@ def _snapshot_binary(solver):
 
 def _snapshot_hdf5(solver):
     model = snapshot_filename(solver.param, solver.iter, ".caffemodel.h5")
-    _check_folder(model)
     log.info("Snapshotting to HDF5 file %s", model)
     if solver.param.snapshot_diff:
         write_net_hdf5(solver.net, model, write_diff=True)
@@ -200,6 +235,7 @@ def restore(solver, path):
         log.info("SGDSolver: restoring history")
     for blob, values in zip(solver.history, arrays):
         blob.set_values(values)
+    solver.last_snapshot = path
 
 
 def resolve_learned_net(learned_net, state_path):
@@ -243,7 +279,8 @@ def _read_state_hdf5(path):
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise SolverStateError("%s: not an HDF5 solver state (%s)" % (path, e)) from None
+        raise SolverStateError("%s: not an HDF5 solver state: %s"
+                               % (path, hdf5.open_failure(path, e))) from None
     with f:
         for key in ("iter", "current_step", "history"):
             if key not in f:

@@ -1,7 +1,9 @@
 """SIGINT and SIGHUP sent to a running ``lowbit-caffe train``, as Caffe handles
 them: by default SIGINT stops (after the snapshot Caffe takes at the end of
 training) and SIGHUP snapshots and carries on; ``--sigint_effect`` and
-``--sighup_effect`` pick stop, snapshot or none.
+``--sighup_effect`` pick stop, snapshot or none. SIGTERM (ours, a scheduler's
+preemption notice) snapshots and stops by default, and the job resumes from
+that snapshot; ``--sigterm_effect`` picks it too.
 
 Each signal is sent only once the training loop has logged an iteration (the
 handlers are installed before the solver is built), so the tests do not race
@@ -169,14 +171,16 @@ def test_sigint_none_is_ignored_and_sighup_stop_stops(workdir):
     assert os.listdir(workdir / "snap") == []
 
 
-def test_sigint_snapshot_effect_carries_on(workdir):
-    run = Training(workdir, "-sigint_effect", "snapshot", "-sighup_effect", "stop",
-                   "--set", "snapshot_after_train=false")
+@pytest.mark.parametrize("flags, signum, stop", [
+    (["-sigint_effect", "snapshot", "-sighup_effect", "stop"], "SIGINT", "SIGHUP"),
+    (["--sigterm_effect=snapshot"], "SIGTERM", "SIGINT")], ids=["sigint", "sigterm"])
+def test_snapshot_effect_carries_on(workdir, flags, signum, stop):
+    run = Training(workdir, *flags, "--set", "snapshot_after_train=false")
     seen = run.wait_for(ITERATION, at_least=200)
-    run.send(signal.SIGINT)
+    run.send(getattr(signal, signum))
     first = run.wait_for(STATE)
     run.wait_for(ITERATION, at_least=first + 200)
-    run.send(signal.SIGHUP)
+    run.send(getattr(signal, stop))
     code, lines = run.finish()
     assert code == 0 and first > seen
     assert states(lines) == [first]
@@ -202,3 +206,39 @@ def test_sigint_outside_training_ends_quietly(workdir):
             proc.kill()
     assert proc.returncode == 130
     assert "Traceback" not in rest and rest.rstrip().endswith("] Interrupted.")
+
+
+def test_sigterm_snapshots_and_stops_then_the_job_resumes(workdir):
+    run = Training(workdir, "--set", "snapshot_after_train=false")
+    seen = run.wait_for(ITERATION, at_least=200)
+    run.send(signal.SIGTERM)
+    code, lines = run.finish()
+    assert code == 0, "\n".join(lines[-20:])
+    [stopped] = states(lines)                  # even without snapshot_after_train
+    assert stopped > seen
+    assert messages(lines)[-4:] == snapshot_lines(stopped) + ["Optimization stopped early.",
+                                                              "Optimization Done."]
+    state = "snap/tiny_iter_%d.solverstate" % stopped
+    resumed = Training(workdir, "--snapshot", state)
+    first = resumed.wait_for(ITERATION)
+    assert stopped <= first < stopped + 100    # counting on from the snapshot
+    assert "Resuming from %s" % state in messages(resumed.lines)
+    resumed.send(signal.SIGTERM)
+    code, lines = resumed.finish()
+    assert code == 0 and len(states(lines)) == 1   # once, with snapshot_after_train too
+
+
+def test_sigterm_none_is_ignored_and_stop_does_not_snapshot(workdir):
+    run = Training(workdir, "--sigterm_effect=none")
+    seen = run.wait_for(ITERATION, at_least=200)
+    run.send(signal.SIGTERM)
+    run.wait_for(ITERATION, at_least=seen + 300)
+    assert run.proc.poll() is None
+    run.send(signal.SIGINT)
+    assert run.finish()[0] == 0
+    run = Training(workdir, "--sigterm_effect", "stop", "--set", "snapshot_after_train=false")
+    run.wait_for(ITERATION, at_least=200)
+    run.send(signal.SIGTERM)
+    code, lines = run.finish()
+    assert code == 0 and states(lines) == []
+    assert messages(lines)[-2:] == ["Optimization stopped early.", "Optimization Done."]

@@ -145,7 +145,7 @@ def test_memory_data_checks():
         with pytest.raises(LayerSetupError, match=message):
             net.set_input_arrays(data, labels)
     other = net_of('layer { name: "i" type: "Input" top: "x" input_param { shape { dim: 1 } } }')
-    with pytest.raises(ValueError, match="needs a MemoryData layer"):
+    with pytest.raises(RuntimeError, match="first layer is a MemoryData layer"):
         other.set_input_arrays(ok, np.zeros(6))
 
 

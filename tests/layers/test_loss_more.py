@@ -57,7 +57,7 @@ def test_hinge_loss_closed_form_and_gradient(xp, norm):
 def test_hinge_loss_rejects_bad_labels():
     layer, bottom, top = build_layer('name: "h" type: "HingeLoss"',
                                      [np.zeros((2, 3)), np.array([0.0, 3.0])])
-    with pytest.raises(LayerSetupError, match=r"label values must be integers in \[0, 3\)"):
+    with pytest.raises(LayerSetupError, match=r"label values \(bottom 1\) must be integers in \[0, 3\)"):
         run_forward(layer, bottom, top)
     with pytest.raises(LayerSetupError, match="one label per item"):
         build_layer('name: "h" type: "HingeLoss"', [np.zeros((2, 3)), np.zeros((2, 2))])
@@ -202,7 +202,7 @@ def test_infogain_identity_h_is_softmax_loss():
 @pytest.mark.parametrize("text, bottoms, msg", [
     ('name: "i" type: "InfogainLoss"', 2, "source must be specified"),
     ('name: "i" type: "InfogainLoss" loss_param { normalize: true }', 3, "deprecated"),
-    ('name: "i" type: "InfogainLoss"', "h3", "H must be 4x4"),
+    ('name: "i" type: "InfogainLoss"', "h3", r"H \(bottom 2\) must be 4x4"),
     ('name: "i" type: "InfogainLoss"', "lab", "Number of labels"),
 ])
 def test_infogain_rejects_bad_input(text, bottoms, msg):

@@ -94,7 +94,7 @@ def test_spp_stochastic_test_phase(xp):
     ("pyramid_height: 2", (2, 3, 4), "must have 4 axes"),
     ("pyramid_height: 0", (1, 1, 4, 4), "pyramid_height must be at least 1"),
     # level 2 of H = 5: kernel 2, pad 2 -- Caffe's Pooling refuses it too
-    ("pyramid_height: 3", (1, 1, 5, 8), "spp_pool2.*pad .* must be smaller"),
+    ("pyramid_height: 3", (1, 1, 5, 8), "pyramid_height 3 is too high for a 5x8 bottom: level 2: pad .* must be smaller"),
 ])
 def test_spp_errors(xp, params, shape, message):
     with pytest.raises(LayerSetupError, match=message):

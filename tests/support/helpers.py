@@ -67,12 +67,12 @@ def check_gradient(layer, bottom, top, check_bottom=None, check_params=True,
         check_bottom = list(range(len(bottom)))
     propagate = [i in check_bottom for i in range(len(bottom))]
     xp = top[0].xp
-    for t, w in zip(top, top_weights):
-        t.diff[...] = xp.asarray(w)
-    for b in bottom:
+    for b in bottom:        # first: a top may share its diff with a bottom (Flatten)
         b.diff[...] = 0
     for p in layer.blobs:
         p.diff[...] = 0
+    for t, w in zip(top, top_weights):
+        t.diff[...] = xp.asarray(w)
     layer.backward(top, propagate, bottom)
     targets = [("bottom %d" % i, bottom[i]) for i in check_bottom]
     if check_params:

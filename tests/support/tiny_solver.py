@@ -72,6 +72,8 @@ def reference(rule, batches, iters, base_lr=float(np.float32(0.1)), momentum=0.0
             g[1] += gb
             loss += l_
         losses.append(loss / iter_size)
+        # a param with lr_mult 0 gets no backward in Caffe: its diff stays 0
+        g = [gi * (lr_mult[i] != 0) for i, gi in enumerate(g)]
         if clip >= 0:
             norm = math.sqrt(sum((gi ** 2).sum() for gi in g))
             if norm > clip:

@@ -61,7 +61,10 @@ def find_layout(folder):
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Loads the CIFAR pickles (dicts of lists, bytes and NumPy arrays) and
-    refuses every other class, so a crafted file cannot run code."""
+    refuses every other class, so a crafted file cannot run code: the only
+    callables a pickle may name are NumPy's array and dtype reconstructors and
+    ``_codecs.encode`` (how Python 2 pickles store bytes), matched by exact
+    module and name (so no ``ndarray.tofile`` through a dotted name)."""
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
                 ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
@@ -72,10 +75,41 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("unexpected object %s.%s" % (module, name))
 
 
+_PLAIN = (dict, list, str, bytes, int)
+
+
+def _check_plain(obj, depth=0):
+    """Only what a CIFAR batch holds: dicts, lists, str, bytes, ints and
+    NumPy arrays of numbers (not of objects)."""
+    if depth > 8:
+        raise pickle.UnpicklingError("nesting deeper than a CIFAR batch")
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.hasobject:
+            raise pickle.UnpicklingError("an array of Python objects")
+        return
+    if type(obj) not in _PLAIN:
+        raise pickle.UnpicklingError("unexpected %s" % type(obj).__name__)
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            _check_plain(key, depth + 1)
+            _check_plain(value, depth + 1)
+    elif isinstance(obj, list):
+        for value in obj:
+            _check_plain(value, depth + 1)
+
+
+def load_batch(path):
+    """A CIFAR python batch file, unpickled by the restricted unpickler and
+    checked to hold only plain data (``pickle.UnpicklingError`` otherwise)."""
+    with open(path, "rb") as handle:
+        batch = _ArrayUnpickler(handle, encoding="bytes").load()
+    _check_plain(batch)
+    return batch
+
+
 def _read_python(path, label_key):
     try:
-        with open(path, "rb") as handle:
-            batch = _ArrayUnpickler(handle, encoding="bytes").load()
+        batch = load_batch(path)
         data = np.asarray(batch[b"data"], np.uint8)
         labels = np.asarray(batch[label_key], np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as exc:
