@@ -66,7 +66,7 @@ def unpack_bits(words, k):
     """uint64 words (..., W) -> uint8 0/1 array (..., k)."""
     xp = backend.get_array_module(words)
     by = xp.ascontiguousarray(words).astype("<u8", copy=False).view(xp.uint8)
-    return xp.unpackbits(by, axis=-1, count=int(k), bitorder="little")
+    return xp.unpackbits(by, axis=-1, bitorder="little")[..., :int(k)]   # CuPy: no count=
 
 
 # Rows of A per step: bounds the (rows, N) temporaries (2 MB of uint64: near cache).
