@@ -8,7 +8,9 @@ import os
 import numpy as np
 import pytest
 
+from support import paths
 from support.helpers import build_layer, check_gradient, run_forward
+from support.seed_nets import with_inputs
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.layers import LayerSetupError
 
@@ -203,8 +205,7 @@ HWGQ_FILE = "hwgq/examples/cifar10/vgg-hwgq-3ne-clip-poly/train_val.prototxt"
 def _seed_net(rel, phase):
     import pycaffe_lowbit as caffe
     from pycaffe_lowbit.io.text import read_net_param
-    from test_seeds import SEEDS, with_inputs
-    path = os.path.join(SEEDS, rel)
+    path = os.path.join(paths.SEEDS, rel)
     if not os.path.exists(path):
         pytest.skip("../shared/seeds not present")
     return caffe.Net(with_inputs(path, read_net_param(path)), phase)

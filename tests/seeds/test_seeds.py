@@ -12,61 +12,19 @@ import pytest
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.io.text import read_net_param, read_solver_param
-from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
+from support.seed_nets import with_inputs
 
 SEEDS = paths.SEEDS
 FILES = sorted(glob.glob(os.path.join(SEEDS, "**", "*.prototxt"), recursive=True))
 NET_FILES = [f for f in FILES if "solver" not in os.path.basename(f)]
 SOLVER_FILES = [f for f in FILES if "solver" in os.path.basename(f)]
-DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData"}
-BATCH = 2
 
 pytestmark = pytest.mark.skipif(not FILES, reason="../shared/seeds not present")
 
 
 def _rel(path):
     return os.path.relpath(path, SEEDS)
-
-
-def _image_shape(path, layer):
-    """(C, H, W) of the images a data layer of this seed file would deliver."""
-    crop = layer.transform_param.crop_size
-    lower = path.lower()
-    if "mnist" in lower:
-        return (1, 28, 28)
-    if "cifar" in lower:
-        return (3, crop or 32, crop or 32)
-    return (3, crop or 227, crop or 227)
-
-
-def with_inputs(path, param):
-    """A copy of ``param`` whose data layers are Input layers."""
-    out = caffe_pb2.NetParameter()
-    out.CopyFrom(param)
-    for layer in out.layer:
-        if layer.type not in DATA_TYPES:
-            continue
-        shape = _image_shape(path, layer)
-        tops = list(layer.top)
-        include = [r for r in layer.include]
-        exclude = [r for r in layer.exclude]
-        name = layer.name
-        layer.Clear()
-        layer.name, layer.type = name, "Input"
-        layer.top.extend(tops)
-        layer.include.extend(include)
-        layer.exclude.extend(exclude)
-        layer.input_param.shape.add().dim.extend((BATCH,) + shape)
-        for _ in tops[1:]:
-            layer.input_param.shape.add().dim.extend([BATCH])
-    for layer in out.layer:
-        if layer.type == "Input" and layer.name not in {l.name for l in param.layer
-                                                         if l.type in DATA_TYPES}:
-            for shape in layer.input_param.shape:
-                if len(shape.dim):
-                    shape.dim[0] = BATCH
-    return out
 
 
 @pytest.mark.parametrize("path", SOLVER_FILES, ids=_rel)
