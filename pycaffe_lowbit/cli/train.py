@@ -31,7 +31,7 @@ from ..io.text import read_solver_param
 from ..logs import progress
 from ..parallel import launch
 from ..solvers import get_solver
-from .common import Command, add_caffe_flags, use_device
+from .common import Command, add_caffe_flags, gpu_from_solver, use_device
 from .overrides import apply_solver_overrides, parse_override
 
 EFFECTS = ("stop", "snapshot", "none")
@@ -165,7 +165,8 @@ def cmd_train(args, log):
     if problems:
         return 1
     comm = launch.join_world()
-    use_device(launch.device_for_rank(args.gpu, comm.rank, comm.size), log)
+    gpu = gpu_from_solver(args.gpu, param)
+    use_device(launch.device_for_rank(gpu, comm.rank, comm.size), log, training=True)
     actions = SignalActions(args.sigint_effect, args.sighup_effect).install()
     try:
         with launch.guard(comm, log):
