@@ -11,11 +11,13 @@ checks CuPy's wrappers make (2-D, one dtype, matching shapes), so a wrong
 transpose or shape fails on the CPU as it would on the device.
 
 ``out`` must be C-contiguous: it is the diff itself (a view of it), written
-in place.
+in place. Emulated calls are counted in ``emulation.launched`` as ("blas",
+"gemm") and ("blas", "gemv"), beside the kernels.
 """
 import numpy as np
 
 from ..core import backend
+from . import emulation
 from .source import KernelArgumentError
 
 _ones = {}   # (array module, device, dtype) -> the longest ones vector made so far
@@ -50,6 +52,7 @@ def gemm(a, b, out, trans_a=False, trans_b=False, beta=1.0):
         out *= out.dtype.type(beta)
         return out
     if backend.get_array_module(out) is np:
+        emulation.launched["blas", "gemm"] += 1
         _accumulate(np.matmul(_op(a, trans_a), _op(b, trans_b)), out, beta)
         return out
     cublas = backend.cublas()
@@ -73,6 +76,7 @@ def gemv(a, x, out, trans=False, beta=1.0):
         out *= out.dtype.type(beta)
         return out
     if backend.get_array_module(out) is np:
+        emulation.launched["blas", "gemv"] += 1
         _accumulate(np.matmul(_op(a, trans), x), out, beta)
         return out
     cublas = backend.cublas()
@@ -90,10 +94,19 @@ def _accumulate(product, out, beta):
 
 
 def gemm_groups(a, b, out, trans_a=False, trans_b=False, beta=1.0):
-    """``gemm`` for each group g of 3-D arrays: out[g] = op(a[g]) op(b[g]) + beta out[g]."""
-    if not a.shape[0] == b.shape[0] == out.shape[0]:
-        raise KernelArgumentError("gemm_groups: group counts differ (%d, %d, out %d)"
-                                  % (a.shape[0], b.shape[0], out.shape[0]))
+    """``gemm`` for each group g of 3-D a and b: out[g] = op(a[g]) op(b[g]) + beta out[g].
+    ``out`` may have any shape of the right size (a weight diff): it is viewed as
+    (groups, rows, cols), so it must be C-contiguous (a reshape would copy)."""
+    if a.shape[0] != b.shape[0]:
+        raise KernelArgumentError("gemm_groups: group counts differ (%d, %d)"
+                                  % (a.shape[0], b.shape[0]))
+    shape = (a.shape[0], a.shape[2 if trans_a else 1], b.shape[1 if trans_b else 2])
+    if out.shape != shape:
+        if not out.flags.c_contiguous or out.size != shape[0] * shape[1] * shape[2]:
+            raise KernelArgumentError("gemm_groups: out %s (C-contiguous: %s) cannot hold "
+                                      "the products %s" % (out.shape, out.flags.c_contiguous,
+                                                           shape))
+        out = out.reshape(shape)
     for g in range(out.shape[0]):
         gemm(a[g], b[g], out[g], trans_a, trans_b, beta)
     return out
@@ -116,12 +129,12 @@ def add_channel_sums(dy, out):
     With M or L equal to 1 this is one GEMV into ``out`` (no temporary);
     otherwise the sums over l first go into an (M, C) vector of partial sums
     (activation-per-position sized, not a copy of dy), then one GEMV with beta 1."""
+    if dy.size == 0:
+        return out
     m, c = dy.shape[:2]
     xp = backend.get_array_module(dy)
     dy = xp.ascontiguousarray(dy).reshape(m, c, -1)
     length = dy.shape[2]
-    if dy.size == 0:
-        return out
     if length == 1:
         return gemv(dy.reshape(m, c), ones(m, dy.dtype, xp), out, trans=True)
     if m == 1:

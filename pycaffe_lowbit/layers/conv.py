@@ -215,7 +215,8 @@ class _ConvolutionBase(Layer):
         for i, (b, t) in enumerate(zip(bottom, top)):
             dy = self._nd(t.diff, self.num_output, self.out_size)
             if want_b:
-                dy3 = dy.reshape(self.num, self.num_output, -1)
+                dy3 = dy.reshape(self.num, self.num_output,
+                                 int(np.prod(self.out_size, dtype=np.int64)))
                 if on_kernels:
                     blas.add_channel_sums(dy3, self.blobs[1].diff)
                 else:
@@ -226,8 +227,7 @@ class _ConvolutionBase(Layer):
             dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
             for a, cols in self._backward_chunks(xp, x, dy, dx, want_w):
                 if on_kernels:    # dW += a cols^T per group, in place (beta = 1)
-                    blas.gemm_groups(a, cols, self._weight_matrix(self.blobs[0].diff),
-                                     trans_b=True)
+                    blas.gemm_groups(a, cols, self.blobs[0].diff, trans_b=True)
                     continue
                 g = xp.matmul(a, cols.swapaxes(1, 2))
                 if dw is None:

@@ -96,10 +96,10 @@ class SPP(Layer):
         b = bottom[0]
         xp = b.xp
         outs = []
-        for pool, src, out in self._levels:
+        for (pool, src, out), size in zip(self._levels, self._sizes):
             src.share_data(b)
             pool.forward([src], [out])
-            outs.append(out.data.reshape(b.shape[0], -1))
+            outs.append(out.data.reshape(b.shape[0], size))
         if self.height == 1:
             top[0].data = self._levels[0][2].data.copy()
         elif kernels.active(b.data):
@@ -111,7 +111,7 @@ class SPP(Layer):
         if not propagate_down[0]:
             return
         b = bottom[0]
-        dy = top[0].diff.reshape(b.shape[0], -1)
+        dy = top[0].diff.reshape(b.shape[0], sum(self._sizes))
         total, start = None, 0
         for (pool, src, out), size in zip(self._levels, self._sizes):
             src.share_data(b)
