@@ -46,18 +46,11 @@ def gemm(a, b, out, trans_a=False, trans_b=False, beta=1.0):
     if k != k2 or out.shape != (m, n):
         raise KernelArgumentError("gemm: op(a) %s @ op(b) %s does not give out %s"
                                   % ((m, k), (k2, n), out.shape))
-    if out.size == 0:
-        return out
-    if k == 0:                         # BLAS may return early: out keeps beta * out
-        out *= out.dtype.type(beta)
-        return out
-    if backend.get_array_module(out) is np:
-        emulation.launched["blas", "gemm"] += 1
-        _accumulate(np.matmul(_op(a, trans_a), _op(b, trans_b)), out, beta)
-        return out
-    cublas = backend.cublas()
-    cublas.gemm("T" if trans_a else "N", "T" if trans_b else "N", a, b, out=out,
-                alpha=1.0, beta=float(beta))
+    if not _done_without_cublas("gemm", out, k, beta,
+                                lambda: np.matmul(_op(a, trans_a), _op(b, trans_b))):
+        cublas = backend.cublas()
+        cublas.gemm("T" if trans_a else "N", "T" if trans_b else "N", a, b, out=out,
+                    alpha=1.0, beta=float(beta))
     return out
 
 
@@ -70,18 +63,25 @@ def gemv(a, x, out, trans=False, beta=1.0):
     if x.shape != (cols,) or out.shape != (rows,):
         raise KernelArgumentError("gemv: op(a) %s @ x %s does not give out %s"
                                   % ((rows, cols), x.shape, out.shape))
-    if out.size == 0:
-        return out
-    if cols == 0:                      # BLAS may return early: out keeps beta * out
-        out *= out.dtype.type(beta)
-        return out
-    if backend.get_array_module(out) is np:
-        emulation.launched["blas", "gemv"] += 1
-        _accumulate(np.matmul(_op(a, trans), x), out, beta)
-        return out
-    cublas = backend.cublas()
-    cublas.gemv("T" if trans else "N", 1.0, a, x, float(beta), out)
+    if not _done_without_cublas("gemv", out, cols, beta, lambda: np.matmul(_op(a, trans), x)):
+        cublas = backend.cublas()
+        cublas.gemv("T" if trans else "N", 1.0, a, x, float(beta), out)
     return out
+
+
+def _done_without_cublas(name, out, inner, beta, product):
+    """Whatever needs no cuBLAS call, done: an empty out; an empty inner
+    dimension (BLAS may return early, so out = beta out here); emulation
+    (NumPy arrays: ``product()`` accumulated). True when done."""
+    if out.size and inner == 0:
+        out *= out.dtype.type(beta)
+    if out.size == 0 or inner == 0:
+        return True
+    if backend.get_array_module(out) is not np:
+        return False
+    emulation.launched["blas", name] += 1
+    _accumulate(product(), out, beta)
+    return True
 
 
 def _accumulate(product, out, beta):

@@ -99,6 +99,13 @@ __global__ void lowbit_lrn_ratio(const index_t n, const T* dy, const T* y, const
   LOWBIT_KERNEL_LOOP(idx, n) { ratio[idx] = dy[idx] * y[idx] / scale[idx]; }
 }
 
+// dx of one element from its window sum of ratios: dy s^-beta - (acc x) coef.
+template <typename T>
+__device__ T lowbit_lrn_grad(const T dy, const T x, const T s, const T acc, const T beta,
+                             const T coef) {
+  return dy * lowbit_neg_pow(s, beta) - acc * x * coef;
+}
+
 // ACROSS_CHANNELS backward: dx = dy scale^-beta - (window of ratio) x coef.
 template <typename T>
 __global__ void lowbit_lrn_across_bwd(const index_t n, const T* x, const T* dy,
@@ -107,10 +114,8 @@ __global__ void lowbit_lrn_across_bwd(const index_t n, const T* x, const T* dy,
                                       const T coef, T* dx) {
   LOWBIT_KERNEL_LOOP(idx, n) {
     const int c = (int)((idx / area) % channels);
-    T acc = lowbit_lrn_line_sum(ratio, idx - c * area, area, c, channels, half, false, T(1));
-    acc = acc * x[idx];
-    acc = acc * coef;
-    dx[idx] = dy[idx] * lowbit_neg_pow(scale[idx], beta) - acc;
+    const T acc = lowbit_lrn_line_sum(ratio, idx - c * area, area, c, channels, half, false, T(1));
+    dx[idx] = lowbit_lrn_grad(dy[idx], x[idx], scale[idx], acc, beta, coef);
   }
 }
 
@@ -124,9 +129,7 @@ __global__ void lowbit_lrn_within_bwd(const index_t n, const T* x, const T* dy,
     const int w = (int)(idx % width);
     const int h = (int)((idx / width) % height);
     const index_t base = idx - ((index_t)h * width + w);
-    T acc = lowbit_lrn_plane_sum(ratio, base, h, w, height, width, half, false, T(1));
-    acc = acc * x[idx];
-    acc = acc * coef;
-    dx[idx] = dy[idx] * lowbit_neg_pow(scale[idx], beta) - acc;
+    const T acc = lowbit_lrn_plane_sum(ratio, base, h, w, height, width, half, false, T(1));
+    dx[idx] = lowbit_lrn_grad(dy[idx], x[idx], scale[idx], acc, beta, coef);
   }
 }

@@ -6,8 +6,8 @@
 //
 // Forward kernels: one item per output, index (p OH + oh) OW + ow.
 // Backward kernels: one item per input, index (p H + h) W + w, gathering from
-// the outputs whose window holds it (oh in [lowbit_first_out, lowbit_end_out)),
-// so no two items write the same place.
+// the outputs whose window holds it (lowbit_cover), so no two items write the
+// same place.
 
 // The clipped window of output item idx (and its plane's offset).
 struct LowbitWindow {
@@ -32,15 +32,28 @@ __device__ LowbitWindow lowbit_window(const index_t idx, const int height, const
   return win;
 }
 
-// The outputs along an axis whose window holds input position pos:
-// [lowbit_first_out, lowbit_end_out).
-__device__ int lowbit_first_out(const int pos, const int kernel, const int stride,
-                                const int pad) {
-  return pos + pad < kernel ? 0 : (pos + pad - kernel) / stride + 1;
-}
+// The outputs whose window holds input item idx (h, w) of its plane: rows
+// [oh0, oh1), columns [ow0, ow1) of the output plane starting at out_plane;
+// target = h W + w, the input's index in a mask.
+struct LowbitCover {
+  index_t out_plane;
+  int oh0, oh1, ow0, ow1, target;
+};
 
-__device__ int lowbit_end_out(const int pos, const int stride, const int pad, const int out) {
-  return min((pos + pad) / stride + 1, out);
+__device__ LowbitCover lowbit_cover(const index_t idx, const int height, const int width,
+                                    const int out_h, const int out_w, const int kernel_h,
+                                    const int kernel_w, const int stride_h,
+                                    const int stride_w, const int pad_h, const int pad_w) {
+  LowbitCover cov;
+  const int w = (int)(idx % width);
+  const int h = (int)((idx / width) % height);
+  cov.out_plane = idx / ((index_t)width * height) * out_h * out_w;
+  cov.oh0 = h + pad_h < kernel_h ? 0 : (h + pad_h - kernel_h) / stride_h + 1;
+  cov.oh1 = min((h + pad_h) / stride_h + 1, out_h);
+  cov.ow0 = w + pad_w < kernel_w ? 0 : (w + pad_w - kernel_w) / stride_w + 1;
+  cov.ow1 = min((w + pad_w) / stride_w + 1, out_w);
+  cov.target = h * width + w;
+  return cov;
 }
 
 // The lowest finite value of T (Caffe starts its max at -FLT_MAX; the NumPy
@@ -212,17 +225,13 @@ __device__ void lowbit_pool_mask_bwd_item(const index_t idx, const T* dy, const 
                                           const int kernel_w, const int stride_h,
                                           const int stride_w, const int pad_h, const int pad_w,
                                           T* dx) {
-  const int w = (int)(idx % width);
-  const int h = (int)((idx / width) % height);
-  const index_t plane = idx / ((index_t)width * height) * out_h * out_w;
-  const int target = h * width + w;
+  const LowbitCover cov = lowbit_cover(idx, height, width, out_h, out_w, kernel_h, kernel_w,
+                                      stride_h, stride_w, pad_h, pad_w);
   T grad = T(0);
-  for (int oh = lowbit_first_out(h, kernel_h, stride_h, pad_h);
-       oh < lowbit_end_out(h, stride_h, pad_h, out_h); ++oh) {
-    for (int ow = lowbit_first_out(w, kernel_w, stride_w, pad_w);
-         ow < lowbit_end_out(w, stride_w, pad_w, out_w); ++ow) {
-      const index_t o = plane + (index_t)oh * out_w + ow;
-      if ((int)mask[o] == target) grad += dy[o];
+  for (int oh = cov.oh0; oh < cov.oh1; ++oh) {
+    for (int ow = cov.ow0; ow < cov.ow1; ++ow) {
+      const index_t o = cov.out_plane + (index_t)oh * out_w + ow;
+      if ((int)mask[o] == cov.target) grad += dy[o];
     }
   }
   dx[idx] = grad;
@@ -260,15 +269,12 @@ __global__ void lowbit_avepool_bwd(const index_t n, const T* dy, const int heigh
                                    const int kernel_h, const int kernel_w, const int stride_h,
                                    const int stride_w, const int pad_h, const int pad_w, T* dx) {
   LOWBIT_KERNEL_LOOP(idx, n) {
-    const int w = (int)(idx % width);
-    const int h = (int)((idx / width) % height);
-    const index_t plane = idx / ((index_t)width * height) * out_h * out_w;
+    const LowbitCover cov = lowbit_cover(idx, height, width, out_h, out_w, kernel_h, kernel_w,
+                                        stride_h, stride_w, pad_h, pad_w);
     T grad = T(0);
-    for (int oh = lowbit_first_out(h, kernel_h, stride_h, pad_h);
-         oh < lowbit_end_out(h, stride_h, pad_h, out_h); ++oh) {
-      for (int ow = lowbit_first_out(w, kernel_w, stride_w, pad_w);
-           ow < lowbit_end_out(w, stride_w, pad_w, out_w); ++ow) {
-        const index_t o = plane + (index_t)oh * out_w + ow;
+    for (int oh = cov.oh0; oh < cov.oh1; ++oh) {
+      for (int ow = cov.ow0; ow < cov.ow1; ++ow) {
+        const index_t o = cov.out_plane + (index_t)oh * out_w + ow;
         grad += dy[o] / T(lowbit_pool_size(o, height, width, out_h, out_w, kernel_h, kernel_w,
                                            stride_h, stride_w, pad_h, pad_w));
       }
@@ -286,15 +292,12 @@ __global__ void lowbit_stopool_bwd_test(const index_t n, const T* dy, const T* x
                                         const int kernel_h, const int kernel_w,
                                         const int stride_h, const int stride_w, T* dx) {
   LOWBIT_KERNEL_LOOP(idx, n) {
-    const int w = (int)(idx % width);
-    const int h = (int)((idx / width) % height);
-    const index_t plane = idx / ((index_t)width * height) * out_h * out_w;
+    const LowbitCover cov = lowbit_cover(idx, height, width, out_h, out_w, kernel_h, kernel_w,
+                                        stride_h, stride_w, 0, 0);
     T grad = T(0);
-    for (int oh = lowbit_first_out(h, kernel_h, stride_h, 0);
-         oh < lowbit_end_out(h, stride_h, 0, out_h); ++oh) {
-      for (int ow = lowbit_first_out(w, kernel_w, stride_w, 0);
-           ow < lowbit_end_out(w, stride_w, 0, out_w); ++ow) {
-        const index_t o = plane + (index_t)oh * out_w + ow;
+    for (int oh = cov.oh0; oh < cov.oh1; ++oh) {
+      for (int ow = cov.ow0; ow < cov.ow1; ++ow) {
+        const index_t o = cov.out_plane + (index_t)oh * out_w + ow;
         const T s = sums[o];
         grad += T(2) * dy[o] / s * x[idx] - dy[o] * squares[o] / (s * s);
       }
