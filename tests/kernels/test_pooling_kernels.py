@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pycaffe_lowbit.proto import caffe_pb2
-from support.kernel_coverage import every_kernel
-from support.kernel_layers import assert_kernels_equal_numpy
+from support.kernel_coverage import every_kernel, launches
+from support.kernel_layers import assert_kernels_equal_numpy, forward_backward
 
 TRAIN, TEST = caffe_pb2.TRAIN, caffe_pb2.TEST
 
@@ -77,10 +77,13 @@ def test_random_geometries(method):
 
 def test_max_ties_pick_the_first_in_row_major_order():
     x = np.zeros((1, 1, 4, 4))
-    x[0, 0, 1, 1] = x[0, 0, 1, 2] = x[0, 0, 2, 1] = 3.0
-    _check("pool: MAX kernel_size: 3 stride: 1", x.shape, 2, TEST, np.float32)
+    x[0, 0, 1, 2] = x[0, 0, 2, 1] = x[0, 0, 1, 1] = 3.0
     text = 'type: "Pooling" pooling_param { pool: MAX kernel_size: 3 stride: 1 }'
-    assert_kernels_equal_numpy(text, [x], n_top=2)
+    for dtype in (np.float32, np.float64):
+        assert_kernels_equal_numpy(text, [x], n_top=2, dtype=dtype)
+    with launches():
+        got = forward_backward(text, [x], n_top=2)
+    np.testing.assert_array_equal(got["top 1"], 5.0)   # (1, 1) = 1 * W + 1 in every window
 
 
 def test_every_pooling_kernel_is_used():
