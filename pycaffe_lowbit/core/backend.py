@@ -46,6 +46,14 @@ def cupyx():
     return extras
 
 
+def cublas():
+    """CuPy's cuBLAS wrappers (``cublas.gemm(..., out=, beta=)``: GEMMs that
+    accumulate in place); imported on first use (it needs libcublas)."""
+    _import_cupy()
+    import cupy.cublas as wrappers
+    return wrappers
+
+
 def nccl():
     """CuPy's NCCL binding, or None when CuPy or NCCL is missing."""
     try:

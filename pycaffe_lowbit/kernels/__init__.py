@@ -9,6 +9,9 @@ layer family, and how they are compiled and launched.
                    (``emulate()``), how they are proven without a GPU
     common.cuh     the prelude of every family (index_t, the grid-stride loop)
     cuda_host.h    CUDA's built-ins for the host compiler
+    blas.py        GEMM / GEMV that accumulate in place (cuBLAS through CuPy, beta = 1)
+    <family>.py    a family's launches where a layer needs several steps
+                   (im2col.py, pooling.py, lrn.py, copy.py: arrays in, arrays out)
 
 A layer asks ``active(x)`` whether to take its kernel path: on a CuPy array,
 or on a NumPy array inside ``emulate()``; then ``launch(family, kernel, n,
