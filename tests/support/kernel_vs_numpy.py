@@ -13,15 +13,18 @@ TOLERANCE = {np.float32: (2e-5, 1e-6), np.float64: (1e-11, 1e-13)}   # rtol, ato
 
 
 def run_layer(text, bottoms, dtype=np.float32, in_place=False, n_top=1, phase=None,
-              backward=True, propagate=None, seed=1701):
+              backward=True, propagate=None, params=None, seed=1701):
     """{name: array} after forward and (if ``backward``) backward with random top
-    diffs; the layer's param diffs start at a fixed nonzero value."""
+    diffs; the layer's params are set to ``params`` (if given) and their diffs
+    start at a fixed nonzero value."""
     backend.set_random_seed(seed)
     layer, bottom, top = build_layer('name: "l" ' + text, [np.asarray(b) for b in bottoms],
                                      n_top=n_top, dtype=dtype, phase=phase)
     if in_place:
         top = [bottom[0]] + top[1:]
     for i, p in enumerate(layer.blobs):
+        if params is not None:
+            p.data[...] = np.asarray(params[i]).reshape(p.shape)
         p.diff[...] = 0.5 + i
     layer.reshape(bottom, top)
     layer.forward(bottom, top)
