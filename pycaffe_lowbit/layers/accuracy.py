@@ -31,11 +31,14 @@ class Accuracy(Layer):
         self.ignore_label = _ignore_label(ap)
 
     def reshape(self, bottom, top):
-        if bottom[1].count == 0 or self.top_k > bottom[0].count // bottom[1].count:
+        self.axis = canonical_axis(self, bottom[0], self.param.accuracy_param.axis)
+        # Caffe's count ratio; an empty batch has its classes on the axis
+        classes = (bottom[0].count // bottom[1].count if bottom[1].count
+                   else bottom[0].shape[self.axis])
+        if self.top_k > classes:
             raise self.error("top_k must be less than or equal to the number of "
                              "classes (top_k %d, scores %s, labels %s)"
                              % (self.top_k, bottom[0].shape, bottom[1].shape))
-        self.axis = canonical_axis(self, bottom[0], self.param.accuracy_param.axis)
         self.outer = bottom[0].count_range(0, self.axis)
         self.inner = bottom[0].count_range(self.axis + 1)
         if self.outer * self.inner != bottom[1].count:

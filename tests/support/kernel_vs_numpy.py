@@ -35,7 +35,7 @@ def run_layer(text, bottoms, dtype=np.float32, in_place=False, n_top=1, phase=No
     rng = np.random.default_rng(seed)
     for t in top:
         if t.count:
-            t.diff[...] = rng.standard_normal(t.shape) if t.num_axes else 1.0
+            t.diff[...] = rng.standard_normal(t.shape) if t.num_axes else 1.7   # loss weight
     down = [True] * len(bottom) if propagate is None else propagate
     layer.backward(top, down, bottom)
     out.update({"diff%d" % i: b.diff.copy() for i, b in enumerate(bottom) if down[i]})
