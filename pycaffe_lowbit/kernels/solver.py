@@ -1,0 +1,91 @@
+"""Launches of ``solver.cu``: the fused update of every learnable param of a
+net, and gradient clipping's sum of squares, on arrays.
+
+``ParamTable(arrays)`` indexes the params once: ``arrays`` maps a kind
+("data", "diff", "hist", "hist2") to the P arrays of that kind (param p's
+arrays share a size; all of one float dtype, C-contiguous, on one device). It
+holds the offsets (P + 1,) int64 of the params in one index of ``n`` items and,
+per kind, the arrays' addresses (P,) uint64 on their device: the kernels reach
+each param through them, so nothing is copied or concatenated. ``key(arrays)``
+identifies the arrays (kinds, addresses, sizes, dtype): while it is unchanged
+the table is still valid and can be reused.
+"""
+import numpy as np
+
+from ..core import backend
+from .loader import launch
+
+FAMILY = "solver"
+KINDS = ("data", "diff", "hist", "hist2")
+# rule -> (kernel, number of history kinds)
+RULES = {"sgd": ("lowbit_sgd_update", 1), "nesterov": ("lowbit_nesterov_update", 1),
+         "adagrad": ("lowbit_adagrad_update", 1), "rmsprop": ("lowbit_rmsprop_update", 1),
+         "adadelta": ("lowbit_adadelta_update", 2), "adam": ("lowbit_adam_update", 2)}
+PARTIAL_SUMS = 1 << 16          # threads of the sum of squares (each a strided share)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def address(a):
+    """The address of an array's first element (host or device)."""
+    interface = getattr(a, "__cuda_array_interface__", None) or a.__array_interface__
+    return int(interface["data"][0])
+
+
+def key(arrays):
+    """What identifies ``arrays`` for a table (None when they cannot form one:
+    mixed or non-float dtypes, a strided array, sizes that differ per param)."""
+    flat = [a for kind in KINDS for a in arrays.get(kind, ())]
+    if not flat:
+        return None
+    dtype = flat[0].dtype
+    if dtype not in _FLOATS or any(a.dtype != dtype or not a.flags.c_contiguous for a in flat):
+        return None
+    sizes = tuple(int(a.size) for a in arrays["data"])
+    if any(tuple(int(a.size) for a in arrays[k]) != sizes for k in arrays):
+        return None
+    return (dtype.str, sizes) + tuple((k, tuple(address(a) for a in arrays[k]))
+                                      for k in KINDS if k in arrays)
+
+
+class ParamTable:
+    """One index over a net's params (see the module docstring)."""
+
+    def __init__(self, arrays):
+        self.key = key(arrays)
+        if self.key is None:
+            raise ValueError("the params cannot form one table: one float dtype, "
+                             "C-contiguous arrays and equal sizes per param are needed")
+        data = arrays["data"]
+        self.xp = backend.get_array_module(*data)
+        self.dtype = data[0].dtype
+        self.count = len(data)
+        sizes = np.array([a.size for a in data], np.int64)
+        self.n = int(sizes.sum())
+        self.offsets = self.xp.asarray(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        self.tables = {k: self.xp.asarray(np.array([address(a) for a in arrays[k]], np.uint64))
+                       for k in KINDS if k in arrays}
+
+    def per_param(self, values, dtype=None):
+        """A (P,) array of ``values`` on the table's device, in the params' dtype."""
+        return self.xp.asarray(np.array(values, dtype or self.dtype))
+
+
+def sum_of_squares(table):
+    """sum over every param of sum(diff^2), accumulated in double: a float."""
+    partial = table.xp.zeros(max(min(table.n, PARTIAL_SUMS), 1), np.float64)
+    launch(FAMILY, "lowbit_params_sumsq", partial.size, partial.size, table.n, table.count,
+           table.offsets, table.tables["diff"], partial, dtype=table.dtype)
+    return float(partial.sum())
+
+
+def update(rule, table, rates, decays, reg, clips, clip_scale, iter_scale, constants):
+    """One fused launch of ``rule``'s kernel over the table: ``rates``,
+    ``decays``, ``clips`` (P,) arrays of the params' dtype, ``reg`` (P,) uint8
+    (see solver.cu); ``clip_scale``, ``iter_scale`` and the rule's
+    ``constants`` (momentum...) are cast to the params' dtype."""
+    kernel, n_hist = RULES[rule]
+    t = table.dtype.type
+    hist = [table.tables[k] for k in ("hist", "hist2")[:n_hist]]
+    launch(FAMILY, kernel, table.n, table.n, table.count, table.offsets, table.tables["data"],
+           table.tables["diff"], *hist, rates, decays, reg, clips, t(clip_scale),
+           t(iter_scale), *[t(c) for c in constants], dtype=table.dtype)
