@@ -9,6 +9,10 @@ layer family, and how they are compiled and launched.
                    (``emulate()``), how they are proven without a GPU
     common.cuh     the prelude of every family (index_t, the grid-stride loop)
     cuda_host.h    CUDA's built-ins for the host compiler
+    quant.py, bitpack.py, solver.py
+                   the launches of the quantizers', the bit packing's and the
+                   solvers' families (functions of arrays), called by quant/,
+                   deploy/bitops.py and solvers/fused.py
 
 A layer asks ``active(x)`` whether to take its kernel path: on a CuPy array,
 or on a NumPy array inside ``emulate()``; then ``launch(family, kernel, n,
