@@ -26,9 +26,11 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def address(a):
-    """The address of an array's first element (host or device)."""
-    interface = getattr(a, "__cuda_array_interface__", None) or a.__array_interface__
-    return int(interface["data"][0])
+    """The address of an array's first element: a NumPy array's on the host, a
+    CuPy array's on its device (``data.ptr``)."""
+    if isinstance(a, np.ndarray):
+        return int(a.ctypes.data)
+    return int(a.data.ptr)
 
 
 def key(arrays):
