@@ -2,13 +2,13 @@
 net, and gradient clipping's sum of squares, on arrays.
 
 ``ParamTable(arrays)`` indexes the params once: ``arrays`` maps a kind
-("data", "diff", "hist", "hist2") to the P arrays of that kind (param p's
-arrays share a size; all of one float dtype, C-contiguous, on one device). It
-holds the offsets (P + 1,) int64 of the params in one index of ``n`` items and,
-per kind, the arrays' addresses (P,) uint64 on their device: the kernels reach
-each param through them, so nothing is copied or concatenated. ``key(arrays)``
-identifies the arrays (kinds, addresses, sizes, dtype): while it is unchanged
-the table is still valid and can be reused.
+("data", "diff", "hist", "hist2", in that order) to the P arrays of that kind
+(param p's arrays share a size; all of one float dtype, C-contiguous, on one
+device). It holds the offsets (P + 1,) int64 of the params in one index of
+``n`` items and the arrays' addresses (kinds x P,) uint64 on their device: the
+kernels reach each param through them, so nothing is copied or concatenated.
+``key(arrays)`` identifies the arrays (kinds, addresses, sizes, dtype): while
+it is unchanged the table is still valid and can be reused.
 """
 import numpy as np
 
@@ -61,14 +61,18 @@ class ParamTable:
         self.xp = backend.get_array_module(*data)
         self.dtype = data[0].dtype
         self.count = len(data)
+        self.kinds = tuple(k for k in KINDS if k in arrays)
+        if self.kinds != KINDS[:len(self.kinds)]:
+            raise ValueError("a param table needs the kinds %s in order, got %s"
+                             % (", ".join(KINDS), ", ".join(self.kinds)))
         sizes = np.array([a.size for a in data], np.int64)
         self.n = int(sizes.sum())
         self.offsets = self.xp.asarray(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
-        self.tables = {k: self.xp.asarray(np.array([address(a) for a in arrays[k]], np.uint64))
-                       for k in KINDS if k in arrays}
+        self.addresses = self.xp.asarray(np.array(
+            [address(a) for k in self.kinds for a in arrays[k]], np.uint64))
 
     def per_param(self, values, dtype=None):
-        """A (P,) array of ``values`` on the table's device, in the params' dtype."""
+        """An array of ``values`` on the table's device, in the params' dtype."""
         return self.xp.asarray(np.array(values, dtype or self.dtype))
 
 
@@ -76,18 +80,20 @@ def sum_of_squares(table):
     """sum over every param of sum(diff^2), accumulated in double: a float."""
     partial = table.xp.zeros(max(min(table.n, PARTIAL_SUMS), 1), np.float64)
     launch(FAMILY, "lowbit_params_sumsq", partial.size, partial.size, table.n, table.count,
-           table.offsets, table.tables["diff"], partial, dtype=table.dtype)
+           table.offsets, table.addresses, partial, dtype=table.dtype)
     return float(partial.sum())
 
 
-def update(rule, table, rates, decays, reg, clips, clip_scale, iter_scale, constants):
-    """One fused launch of ``rule``'s kernel over the table: ``rates``,
-    ``decays``, ``clips`` (P,) arrays of the params' dtype, ``reg`` (P,) uint8
-    (see solver.cu); ``clip_scale``, ``iter_scale`` and the rule's
-    ``constants`` (momentum...) are cast to the params' dtype."""
+def update(rule, table, per_param, reg, clip_scale, iter_scale, constants):
+    """One fused launch of ``rule``'s kernel over the table: ``per_param``
+    (3 P,) the rates, decays and clips, ``reg`` (P,) uint8 (see solver.cu);
+    ``clip_scale``, ``iter_scale`` and the rule's ``constants`` (momentum...)
+    are cast to the params' dtype."""
     kernel, n_hist = RULES[rule]
+    if len(table.kinds) != 2 + n_hist:
+        raise ValueError("rule %s updates %d histories; the table has %s"
+                         % (rule, n_hist, ", ".join(table.kinds)))
     t = table.dtype.type
-    hist = [table.tables[k] for k in ("hist", "hist2")[:n_hist]]
-    launch(FAMILY, kernel, table.n, table.n, table.count, table.offsets, table.tables["data"],
-           table.tables["diff"], *hist, rates, decays, reg, clips, t(clip_scale),
-           t(iter_scale), *[t(c) for c in constants], dtype=table.dtype)
+    launch(FAMILY, kernel, table.n, table.n, table.count, table.offsets, table.addresses,
+           per_param, reg, t(clip_scale), t(iter_scale), *[t(c) for c in constants],
+           dtype=table.dtype)

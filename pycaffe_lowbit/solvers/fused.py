@@ -19,9 +19,10 @@ The result is the NumPy path's, bit for bit (the same operations in the same
 order in the params' dtype), except the clipping norm, whose sum runs in
 another order (float64, so the scale rarely moves by an ulp).
 
-The param table (offsets and addresses) and the per-param decays and clips are
-built once and reused while the arrays and the multipliers stay the same;
-the per-param rates are rebuilt every iteration (the rate moves).
+The param table (offsets and addresses) and the per-param decays, clips and
+regularization kinds are built once and reused while the arrays and the
+multipliers stay the same; the rates, decays and clips go to the device as one
+(3 P,) array every iteration (the rate moves): P values, a small copy.
 """
 from .. import kernels
 from ..kernels import solver as ksolver
@@ -47,9 +48,9 @@ def usable(solver):
     return ksolver.key(_arrays(solver)) is not None
 
 
-def _statics(solver, table):
-    """(decays, reg, clips) per param, on the table's device; cached with it.
-    SolverError for an unknown regularization type where a decay applies."""
+def _statics(solver):
+    """(decays + clips (2 P,) floats, reg (P,)) on the host; SolverError for an
+    unknown regularization type where a decay applies."""
     p = solver.param
     decays, reg, clips = [], [], []
     for decay_mult, clip in zip(solver.net.params_weight_decay, solver.net.params_clip_data):
@@ -63,29 +64,30 @@ def _statics(solver, table):
         decays.append(local_decay)
         reg.append(kind)
         clips.append(clip if clip > 0 else -1.0)
-    return table.per_param(decays), table.per_param(reg, "u1"), table.per_param(clips)
+    return decays + clips, reg
 
 
 def _table(solver, arrays):
-    """The param table and its per-param statics, rebuilt when the arrays or
+    """(table, decays + clips, reg on the device), rebuilt when the arrays or
     the multipliers changed."""
     p = solver.param
     key = (ksolver.key(arrays), p.weight_decay, p.regularization_type,
            tuple(solver.net.params_weight_decay), tuple(solver.net.params_clip_data))
     cached = getattr(solver, "_fused_cache", None)
     if cached is None or cached[0] != key:
+        statics, reg = _statics(solver)
         table = ksolver.ParamTable(arrays)
-        cached = (key, table, _statics(solver, table))
+        cached = (key, table, statics, table.per_param(reg, "u1"))
         solver._fused_cache = cached
-    return cached[1], cached[2]
+    return cached[1:]
 
 
 def apply_update(solver, rate):
     """The update of one iteration, fused (after the rate was logged)."""
-    table, (decays, reg, clips) = _table(solver, _arrays(solver))
+    table, statics, reg = _table(solver, _arrays(solver))
     scale = solver.clip_scale(lambda: ksolver.sum_of_squares(table))
     iter_size = solver.param.iter_size
-    rates = table.per_param(solver.fused_rates(rate))
-    ksolver.update(solver.fused_rule, table, rates, decays, reg, clips,
+    per_param = table.per_param(solver.fused_rates(rate) + statics)
+    ksolver.update(solver.fused_rule, table, per_param, reg,
                    1.0 if scale is None else scale,
                    1.0 if iter_size == 1 else 1.0 / iter_size, solver.fused_constants())

@@ -131,10 +131,12 @@ def test_sgd_kernel_over_a_table_with_empty_params():
     sizes = [4, 0, 3, 0]
     arrays, table = _table(sizes, np.float64)
     before = {k: [a.copy() for a in v] for k, v in arrays.items()}
-    rates, decays = table.per_param([0.1, 0.2, 0.3, 0.4]), table.per_param([0.0] * 4)
-    reg, clips = table.per_param([0] * 4, "u1"), table.per_param([-1.0] * 4)
+    per_param = table.per_param([0.1, 0.2, 0.3, 0.4] + [0.0] * 4 + [-1.0] * 4)
+    reg = table.per_param([0] * 4, "u1")
     with launches():
-        ksolver.update("sgd", table, rates, decays, reg, clips, 1.0, 1.0, (0.9,))
+        ksolver.update("sgd", table, per_param, reg, 1.0, 1.0, (0.9,))
+    with pytest.raises(ValueError, match="rule adam updates 2 histories"):
+        ksolver.update("adam", table, per_param, reg, 1.0, 1.0, (0.9, 0.99, 1e-8))
     for p, rate in zip(range(4), (0.1, 0.2, 0.3, 0.4)):
         h = rate * before["diff"][p] + 0.9 * before["hist"][p]
         np.testing.assert_array_equal(arrays["hist"][p], h)
@@ -151,6 +153,8 @@ def test_table_refuses_what_the_kernels_cannot_take():
     assert ksolver.key({"data": good, "diff": [good[0], np.zeros(3, np.float32)]}) is None
     with pytest.raises(ValueError, match="one table"):
         ksolver.ParamTable({"data": [np.zeros(2, np.int32)], "diff": [np.zeros(2, np.int32)]})
+    with pytest.raises(ValueError, match="kinds data, diff, hist, hist2 in order"):
+        ksolver.ParamTable({"data": good, "diff": good, "hist2": good})
 
 
 def test_the_table_is_reused_until_an_array_changes():
