@@ -10,8 +10,10 @@ layer family, and how they are compiled and launched.
     common.cuh     the prelude of every family (index_t, the grid-stride loop)
     cuda_host.h    CUDA's built-ins for the host compiler
     blas.py        GEMM / GEMV that accumulate in place (cuBLAS through CuPy, beta = 1)
-    <family>.py    a family's launches where a layer needs several steps
-                   (im2col.py, pooling.py, lrn.py, copy.py: arrays in, arrays out)
+    <family>.py    a family's launches where a caller needs several steps (arrays in,
+                   arrays out): im2col, pooling, lrn, copy, neuron, normalization,
+                   softmax, loss, accuracy, eltwise for the layers; quant, bitpack,
+                   solver for quant/, deploy/bitops.py and solvers/fused.py
 
 A layer asks ``active(x)`` whether to take its kernel path: on a CuPy array,
 or on a NumPy array inside ``emulate()``; then ``launch(family, kernel, n,

@@ -22,6 +22,7 @@ static dim3 threadIdx, blockIdx, blockDim, gridDim;
 using std::abs; using std::ceil; using std::exp; using std::expm1; using std::floor;
 using std::fabs; using std::fmax; using std::fmin; using std::log; using std::log1p;
 using std::pow; using std::sqrt; using std::tanh; using std::isfinite; using std::isnan;
+using std::copysign;
 
 template <typename T> inline T min(T a, T b) { return b < a ? b : a; }
 template <typename T> inline T max(T a, T b) { return a < b ? b : a; }
@@ -29,6 +30,9 @@ inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+// Products rounded on their own (never fused into an FMA): the host never fuses here.
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
 inline int __popc(unsigned int x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __float_as_int(float x) { int i; __builtin_memcpy(&i, &x, 4); return i; }

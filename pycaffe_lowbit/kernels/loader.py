@@ -56,8 +56,10 @@ def float_type(kernel, args):
     return "float"
 
 
-def prepare(family, name, args):
-    """(Kernel, C float type, converted args) for a launch, checked."""
+def prepare(family, name, args, dtype=None):
+    """(Kernel, C float type, converted args) for a launch, checked. ``dtype``
+    names the float type of a template kernel whose arrays do not show it
+    (arrays reached through a table of addresses)."""
     kernels = signatures(family)
     if name not in kernels:
         raise source.KernelArgumentError("%s.cu has no kernel %s (it has %s)"
@@ -69,16 +71,24 @@ def prepare(family, name, args):
                                          % (where, len(kernel.params),
                                             ", ".join(p.name for p in kernel.params),
                                             len(args)))
-    c_type = float_type(kernel, args)
+    c_type = float_type(kernel, args) if dtype is None else _c_type(dtype)
     dtype = source.FLOAT_TYPES[c_type]
     converted = tuple(p.convert(a, dtype, where) for p, a in zip(kernel.params, args))
     return kernel, c_type, converted
 
 
-def launch(family, name, n, *args, threads=THREADS, blocks=None):
+def _c_type(dtype):
+    for c_type, candidate in source.FLOAT_TYPES.items():
+        if candidate == dtype:
+            return c_type
+    raise source.KernelArgumentError("no kernel float type for dtype %s" % (dtype,))
+
+
+def launch(family, name, n, *args, threads=THREADS, blocks=None, dtype=None):
     """Run kernel ``name`` of ``family`` over ``n`` work items (Caffe's grid, or
-    ``blocks`` x ``threads`` for a kernel that needs its own)."""
-    kernel, c_type, converted = prepare(family, name, args)
+    ``blocks`` x ``threads`` for a kernel that needs its own); ``dtype``: see
+    ``prepare``."""
+    kernel, c_type, converted = prepare(family, name, args, dtype)
     if n <= 0:
         return
     shape = (blocks if blocks is not None else grid(n),), (threads,)

@@ -20,10 +20,16 @@ Weights, ``QNNWeights(nb, symmetric)``, per layer (whole blob):
     nb = 0: Q = 2 round(hs(W)) - 1 = +1 if W >= 0 else -1
     max|W| = 0 gives Q = 0.  STE: dW = dQ (the latent W is clipped to [-1, 1]
     by the solver, ParamSpec.clip_data).
+
+On the GPU and under ``kernels.emulate()`` the elementwise steps run as one
+kernel each (``kernels/quant.cu``); max|W| and the exponent f are read on the
+host as here.
 """
 import math
 
 from ..core import backend
+from ..kernels import quant as kq
+from .activations import _store
 
 
 def round_half_away(v):
@@ -62,17 +68,21 @@ class QNNActivation:
         levels = t(2 ** self.nb)
         return t(2) * round_half_away(hard_sigmoid(x) * levels) / levels - t(1)
 
-    def forward(self, x):
+    def forward(self, x, out=None):
+        if kq.runs(x):
+            return kq.qnn_activation_forward(x, 2 ** self.nb, self.low, self.high, out)
         xp = backend.get_array_module(x)
         t = x.dtype.type
-        return xp.clip(self._unclipped(x), t(self.low), t(self.high))
+        return _store(xp.clip(self._unclipped(x), t(self.low), t(self.high)), out)
 
-    def backward(self, x, dy):
+    def backward(self, x, dy, out=None):
+        if kq.runs(x, dy) and x.dtype == dy.dtype:
+            return kq.qnn_activation_backward(x, dy, 2 ** self.nb, self.low, self.high, out)
         xp = backend.get_array_module(x)
         t = x.dtype.type
         v = self._unclipped(x)
         mask = (xp.abs(x) <= t(1)) & (v >= t(self.low)) & (v <= t(self.high))
-        return dy * mask.astype(dy.dtype)
+        return _store(dy * mask.astype(dy.dtype), out)
 
 
 class QNNWeights:
@@ -98,6 +108,8 @@ class QNNWeights:
         xp = backend.get_array_module(w)
         t = w.dtype.type
         if self.nb == 0:
+            if kq.runs(w):
+                return kq.sign_forward(w)
             return xp.where(w >= 0, t(1), t(-1))
         e = self.scale_exponent(w)
         if e is None:
@@ -105,6 +117,8 @@ class QNNWeights:
         s = t(2.0 ** e)
         half = 2.0 ** (self.nb - 1)
         high = half if self.symmetric else half - 1
+        if kq.runs(w):
+            return kq.qnn_weights_forward(w, s, -half, high)
         return xp.clip(round_half_away(w * s), t(-half), t(high)) / s
 
     def backward(self, w, dq):
