@@ -14,9 +14,10 @@ from . import loader
 FAMILY = "im2col"
 
 
-def supported(kernel):
-    """True for the geometries the kernels handle (1 or 2 spatial axes)."""
-    return 1 <= len(kernel) <= 2
+def supported(kernel, array):
+    """True for what the kernels handle: 1 or 2 spatial axes, float values
+    (the packed runtime's integer level images take the generic path)."""
+    return 1 <= len(kernel) <= 2 and array.dtype.kind == "f"
 
 
 def _plane(*per_axis):

@@ -101,7 +101,7 @@ def im2col(x, kernel, stride, pad, dilation, out_size, batch_first=False, out=No
     n, c = x.shape[:2]
     shape = _col_shape(n, c, kernel, out_size, batch_first)
     col = _xp(x).empty(shape, x.dtype) if out is None else out.reshape(shape)
-    if kernels.active(x) and im2col_kernels.supported(kernel):
+    if kernels.active(x) and im2col_kernels.supported(kernel, x):
         return im2col_kernels.im2col(x, col, kernel, stride, pad, dilation, out_size,
                                      batch_first)
     for ko, src, dst, zero in _plan(kernel, stride, pad, dilation, x.shape[2:], out_size):
@@ -119,7 +119,7 @@ def col2im(col, x_shape, kernel, stride, pad, dilation, out_size, batch_first=Fa
     back into an (N, C, *S) array; ``out`` (shape x_shape) is overwritten if given."""
     n, c = x_shape[:2]
     col = col.reshape(_col_shape(n, c, kernel, out_size, batch_first))
-    if kernels.active(col) and im2col_kernels.supported(kernel):
+    if kernels.active(col) and im2col_kernels.supported(kernel, col):
         x = _xp(col).empty(x_shape, col.dtype) if out is None else out
         return im2col_kernels.col2im(col, x, kernel, stride, pad, dilation, out_size,
                                      batch_first)
