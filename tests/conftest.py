@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from pycaffe_lowbit import kernels  # noqa: E402
 from pycaffe_lowbit.core import backend  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/support importable as ``support``
@@ -27,7 +28,11 @@ try:  # the property tests' profiles (ci: derandomized and bounded; long: local 
 except ImportError:  # hypothesis absent: those tests skip
     pass
 
+# numpy: the NumPy layers; kernels: NumPy arrays through the layers' CUDA
+# kernel path, the kernels compiled for the host and run on the CPU
+# (pycaffe_lowbit.kernels.emulation); cupy: a real GPU.
 _BACKENDS = [pytest.param("numpy", id="numpy"),
+             pytest.param("kernels", id="kernels"),
              pytest.param("cupy", id="cupy", marks=pytest.mark.gpu)]
 
 
@@ -40,6 +45,10 @@ def xp(request):
         backend.set_mode_gpu()
         import cupy
         yield cupy
+    elif request.param == "kernels":
+        backend.set_mode_cpu()
+        with kernels.emulate():
+            yield np
     else:
         backend.set_mode_cpu()
         yield np

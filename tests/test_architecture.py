@@ -1,5 +1,6 @@
 """The rules of ARCHITECTURE.md, checked on the source: no import cycle in the
-package, quantizers are leaves, only the backend imports CuPy, layers know
+package, quantizers are leaves (over the backend and their kernels), the
+kernels import only the backend, only the backend imports CuPy, layers know
 nothing of training, nothing imports the command line, no file past ~400 lines.
 
 Imports are read from the source (every ``import``, at module level or inside a
@@ -105,10 +106,18 @@ def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-def test_quantizers_import_only_the_backend():
+def test_quantizers_import_only_the_backend_and_their_kernels():
     for module, imports in GRAPH.items():
         if _in(module, "quant"):
-            outside = {m for m in imports if m.startswith(PACKAGE) and not _in(m, "quant")}
+            outside = {m for m in imports if m.startswith(PACKAGE) and not _in(m, "quant")
+                       and not _in(m, "kernels")}
+            assert outside <= {PACKAGE + ".core.backend"}, (module, outside)
+
+
+def test_kernels_import_only_the_backend():
+    for module, imports in GRAPH.items():
+        if _in(module, "kernels"):
+            outside = {m for m in imports if m.startswith(PACKAGE) and not _in(m, "kernels")}
             assert outside <= {PACKAGE + ".core.backend"}, (module, outside)
 
 

@@ -8,6 +8,8 @@ exit code, ``add_flags(parser)`` declares its arguments.
 import argparse
 from collections import namedtuple
 
+from ..core import backend
+
 Command = namedtuple("Command", "run help add_flags")
 
 _TRUE = ("true", "1", "yes", "t", "y")
@@ -77,15 +79,60 @@ def load_model(args):
     return param
 
 
-def use_device(gpu, log):
-    """Caffe's choice of mode from ``--gpu`` ('' = CPU, 'all' = device 0,
-    '0,1' = the first id here; one id per process)."""
-    from ..core import backend
-    if gpu:
-        device = 0 if gpu == "all" else int(gpu.split(",")[0])
-        log.info("Use GPU with device ID %d", device)
-        backend.set_device(device)
-        backend.set_mode_gpu()
-    else:
+def gpu_ids(gpu):
+    """``--gpu`` as device ids, as Caffe's get_gpus: '' -> [], 'all' -> every
+    device of the machine, '0,1' -> [0, 1]."""
+    if not gpu:
+        return []
+    if gpu == "all":
+        return list(range(backend.device_count()))
+    try:
+        return [int(g) for g in gpu.split(",") if g.strip()]
+    except ValueError:
+        raise ValueError("--gpu %s: expected device ids (0 or 0,1) or all" % gpu) from None
+
+
+def gpu_from_solver(gpu, solver_param):
+    """Caffe's precedence for ``train``: the ``--gpu`` flag; without it, the
+    solver file's ``solver_mode: GPU`` with its ``device_id`` (default 0)."""
+    if gpu or solver_param is None:
+        return gpu
+    if solver_param.HasField("solver_mode") and \
+            solver_param.solver_mode == solver_param.GPU:
+        return str(solver_param.device_id if solver_param.HasField("device_id") else 0)
+    return gpu
+
+
+def use_device(gpu, log, training=False):
+    """Set the mode and device for ``--gpu`` (Caffe's lines: "Use CPU." /
+    "Use GPU with device ID 0", or for ``train`` "Using GPUs 0" and "GPU 0:
+    <name>"). Where a GPU is asked for but none is usable, one warning line
+    says why, and the command runs on the CPU. Returns the device ids used."""
+    reason = backend.gpu_unavailable_reason() if gpu else None
+    if reason:
+        log.warning("--gpu %s asks for a GPU, but %s: running on the CPU", gpu, reason)
+        gpu = ""
+    ids = gpu_ids(gpu)
+    if not ids:
         log.info("Use CPU.")
         backend.set_mode_cpu()
+        return []
+    count = backend.device_count()
+    missing = [i for i in ids if not 0 <= i < count]
+    if missing:
+        raise ValueError("--gpu %s: no device %s (this machine has %d: 0..%d)"
+                         % (gpu, missing[0], count, count - 1))
+    if training:
+        log.info("Using GPUs %s", ", ".join(str(i) for i in ids))
+        for i in ids:
+            log.info("GPU %d: %s", i, _device_name(i))
+    else:
+        log.info("Use GPU with device ID %d", ids[0])
+    backend.set_device(ids[0])
+    backend.set_mode_gpu()
+    return ids
+
+
+def _device_name(device_id):
+    name = backend.device_properties(device_id).get("name", b"")
+    return name.decode() if isinstance(name, bytes) else str(name)

@@ -49,7 +49,7 @@ from ..parallel import launch
 from ..solvers import get_solver
 from ..solvers.divergence import NAN_EFFECTS
 from ..solvers.snapshot import SnapshotWriteError
-from .common import Command, add_caffe_flags, flag, use_device
+from .common import Command, add_caffe_flags, flag, gpu_from_solver, use_device
 from .overrides import apply_solver_overrides, parse_override
 
 EFFECTS = ("stop", "snapshot", "none", "snapshot_and_stop")
@@ -191,7 +191,8 @@ def cmd_train(args, log):
     if problems:
         return 1
     comm = launch.join_world()
-    use_device(launch.device_for_rank(args.gpu, comm.rank, comm.size), log)
+    gpu = gpu_from_solver(args.gpu, param)
+    use_device(launch.device_for_rank(gpu, comm.rank, comm.size), log, training=True)
     if args.nan_effect not in NAN_EFFECTS:
         raise ValueError("--nan_effect must be one of %s, got %r"
                          % (", ".join(NAN_EFFECTS), args.nan_effect))

@@ -46,6 +46,14 @@ def cupyx():
     return extras
 
 
+def cublas():
+    """CuPy's cuBLAS wrappers (``cublas.gemm(..., out=, beta=)``: GEMMs that
+    accumulate in place); imported on first use (it needs libcublas)."""
+    _import_cupy()
+    import cupy.cublas as wrappers
+    return wrappers
+
+
 def nccl():
     """CuPy's NCCL binding, or None when CuPy or NCCL is missing."""
     try:
@@ -56,13 +64,33 @@ def nccl():
     return binding if getattr(binding, "available", True) else None
 
 
-def gpu_available():
-    """True when CuPy imports and sees at least one CUDA device."""
+def gpu_unavailable_reason():
+    """Why the GPU backend cannot run here (None when it can): CuPy missing, or
+    no usable CUDA device (CuPy's error, e.g. no driver)."""
     try:
         cupy = _import_cupy()
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    except BackendError:
+        return "CuPy is not installed (pip install 'pycaffe_lowbit[gpu]')"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:            # CUDARuntimeError: no driver, no device
+        return "CuPy finds no usable CUDA device (%s)" % exc
+    return None if count > 0 else "CuPy finds no CUDA device"
+
+
+def gpu_available():
+    """True when CuPy imports and sees at least one CUDA device."""
+    return gpu_unavailable_reason() is None
+
+
+def device_count():
+    """The number of CUDA devices (0 without CuPy or a device)."""
+    return _import_cupy().cuda.runtime.getDeviceCount() if gpu_available() else 0
+
+
+def device_properties(device_id):
+    """cudaGetDeviceProperties of a device, as CuPy returns them (a dict)."""
+    return _import_cupy().cuda.runtime.getDeviceProperties(int(device_id))
 
 
 def set_mode_cpu():

@@ -15,12 +15,14 @@ nothing. For ±1 weights s and a 0/1 plane b, <s, b> = 2 * and(b, s) - popcount(
 
 CPU: NumPy's ``bitwise_count`` (NumPy >= 2.0) or a SWAR fallback. The GEMM
 loops over the W words (k / 64, small), each step one (M, N) xor/and, count
-and add, which NumPy does without a Python loop over M or N. GPU: the
-``lowbit_popcount_gemm`` RawKernel, one thread per (m, n), ``__popcll`` per word.
+and add, which NumPy does without a Python loop over M or N. GPU (and under
+``kernels.emulate()``): the kernels of ``kernels/bitpack.cu`` (packing one
+thread per word, the GEMM one thread per (m, n) with ``__popcll`` per word).
 """
 import numpy as np
 
 from ..core import backend
+from ..kernels import bitpack as kbits
 
 _M1, _M2, _M4, _H01 = (np.uint64(0x5555555555555555), np.uint64(0x3333333333333333),
                        np.uint64(0x0F0F0F0F0F0F0F0F), np.uint64(0x0101010101010101))
@@ -36,6 +38,8 @@ def _swar_popcount(x, xp):
 
 def popcount(x, out=None):
     """Bits set in each uint64 word, as uint8."""
+    if x.dtype == np.uint64 and kbits.runs(x):
+        return kbits.popcount(x, out)
     xp = backend.get_array_module(x)
     count = getattr(xp, "bitwise_count", None)
     if count is not None:
@@ -53,6 +57,8 @@ def n_words(k):
 
 def pack_bits(bits):
     """0/1 (or bool) array (..., k) -> uint64 words (..., ceil(k / 64))."""
+    if kbits.runs(bits):
+        return kbits.pack_bits(bits)
     xp = backend.get_array_module(bits)
     k = bits.shape[-1]
     by = xp.packbits(bits.astype(xp.bool_), axis=-1, bitorder="little")
@@ -64,9 +70,11 @@ def pack_bits(bits):
 
 def unpack_bits(words, k):
     """uint64 words (..., W) -> uint8 0/1 array (..., k)."""
+    if kbits.runs(words):
+        return kbits.unpack_bits(words, k)
     xp = backend.get_array_module(words)
     by = xp.ascontiguousarray(words).astype("<u8", copy=False).view(xp.uint8)
-    return xp.unpackbits(by, axis=-1, count=int(k), bitorder="little")
+    return xp.unpackbits(by, axis=-1, bitorder="little")[..., :int(k)]   # CuPy: no count=
 
 
 # Rows of A per step: bounds the (rows, N) temporaries (2 MB of uint64: near cache).
@@ -79,9 +87,8 @@ def popcount_gemm(a, b, op="xor"):
     if a.shape[1] != b.shape[1]:
         raise ValueError("popcount_gemm: %d words per row against %d"
                          % (a.shape[1], b.shape[1]))
-    xp = backend.get_array_module(a, b)
-    if xp is not np:
-        return _gpu_popcount_gemm(a, b, op, xp)
+    if kbits.runs(a, b):
+        return kbits.popcount_gemm(a, b, op)
     fn = {"xor": np.bitwise_xor, "and": np.bitwise_and}[op]
     m, n, w = a.shape[0], b.shape[0], a.shape[1]
     out = np.empty((m, n), np.int32)
@@ -102,35 +109,3 @@ def popcount_gemm(a, b, op="xor"):
         out[i:i + rows] = s
     return out
 
-
-_KERNEL = r"""
-extern "C" __global__ void lowbit_popcount_gemm(
-        const unsigned long long* a, const unsigned long long* b, int* out,
-        int m, int n, int w, int use_xor) {
-    int i = blockIdx.y * blockDim.y + threadIdx.y;
-    int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= m || j >= n) return;
-    const unsigned long long* ra = a + (long long)i * w;
-    const unsigned long long* rb = b + (long long)j * w;
-    int s = 0;
-    for (int k = 0; k < w; ++k)
-        s += __popcll(use_xor ? (ra[k] ^ rb[k]) : (ra[k] & rb[k]));
-    out[(long long)i * n + j] = s;
-}
-"""
-_kernel_cache = {}
-
-
-def _gpu_popcount_gemm(a, b, op, cp):  # pragma: no cover - needs a GPU
-    kernel = _kernel_cache.get("k")
-    if kernel is None:
-        kernel = _kernel_cache["k"] = cp.RawKernel(_KERNEL, "lowbit_popcount_gemm")
-    a = cp.ascontiguousarray(a, dtype=cp.uint64)
-    b = cp.ascontiguousarray(b, dtype=cp.uint64)
-    m, n, w = a.shape[0], b.shape[0], a.shape[1]
-    out = cp.empty((m, n), cp.int32)
-    block = (32, 8)
-    grid = ((n + 31) // 32, (m + 7) // 8)
-    kernel(grid, block, (a, b, out, np.int32(m), np.int32(n), np.int32(w),
-                         np.int32(op == "xor")))
-    return out

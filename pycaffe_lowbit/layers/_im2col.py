@@ -15,9 +15,14 @@ so ``col.reshape(C * prod(K), -1)`` is Caffe's column matrix. ``col2im`` is its
 adjoint: it sums every column entry back into the input position it came from.
 Out-of-range positions are never padded into a copy of the input: each offset
 copies only the output range that reads inside the image and zeroes the rest.
+On the kernel path (GPU, or emulated) 1-D and 2-D geometries run as im2col.cu's
+kernels (one item per column position, one per input element for col2im).
 """
 import functools
 import itertools
+
+from .. import kernels
+from ..kernels import im2col as im2col_kernels
 
 
 def conv_out_size(size, kernel, stride, pad, dilation):
@@ -96,6 +101,9 @@ def im2col(x, kernel, stride, pad, dilation, out_size, batch_first=False, out=No
     n, c = x.shape[:2]
     shape = _col_shape(n, c, kernel, out_size, batch_first)
     col = _xp(x).empty(shape, x.dtype) if out is None else out.reshape(shape)
+    if kernels.active(x) and im2col_kernels.supported(kernel, x):
+        return im2col_kernels.im2col(x, col, kernel, stride, pad, dilation, out_size,
+                                     batch_first)
     for ko, src, dst, zero in _plan(kernel, stride, pad, dilation, x.shape[2:], out_size):
         view = _offset_view(col, ko, batch_first)
         if src is not None:
@@ -111,6 +119,10 @@ def col2im(col, x_shape, kernel, stride, pad, dilation, out_size, batch_first=Fa
     back into an (N, C, *S) array; ``out`` (shape x_shape) is overwritten if given."""
     n, c = x_shape[:2]
     col = col.reshape(_col_shape(n, c, kernel, out_size, batch_first))
+    if kernels.active(col) and im2col_kernels.supported(kernel, col):
+        x = _xp(col).empty(x_shape, col.dtype) if out is None else out
+        return im2col_kernels.col2im(col, x, kernel, stride, pad, dilation, out_size,
+                                     batch_first)
     if out is None:
         x = _xp(col).zeros(x_shape, col.dtype)
     else:

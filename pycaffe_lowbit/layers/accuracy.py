@@ -10,9 +10,11 @@ As Caffe, ties count against the true label: a position is correct when
 nothing is counted); optional top 1 (C,) = the same per true class (0 for
 classes that do not occur). Forward only: Caffe has no backward.
 """
+from .. import kernels
 from ..core import backend
+from ..kernels import accuracy as accuracy_kernels
 from .base import Layer
-from .loss import _ignore_label, _labels
+from .loss import _ignore_label, _label_error, _labels
 from .registry import register
 from .softmax import canonical_axis
 
@@ -29,11 +31,14 @@ class Accuracy(Layer):
         self.ignore_label = _ignore_label(ap)
 
     def reshape(self, bottom, top):
-        if bottom[1].count == 0 or self.top_k > bottom[0].count // bottom[1].count:
+        self.axis = canonical_axis(self, bottom[0], self.param.accuracy_param.axis)
+        # Caffe's count ratio; an empty batch has its classes on the axis
+        classes = (bottom[0].count // bottom[1].count if bottom[1].count
+                   else bottom[0].shape[self.axis])
+        if self.top_k > classes:
             raise self.error("top_k must be less than or equal to the number of "
                              "classes (top_k %d, scores %s, labels %s)"
                              % (self.top_k, bottom[0].shape, bottom[1].shape))
-        self.axis = canonical_axis(self, bottom[0], self.param.accuracy_param.axis)
         self.outer = bottom[0].count_range(0, self.axis)
         self.inner = bottom[0].count_range(self.axis + 1)
         if self.outer * self.inner != bottom[1].count:
@@ -50,6 +55,11 @@ class Accuracy(Layer):
         x = bottom[0].data
         xp = backend.get_array_module(x)
         num_classes = x.shape[self.axis]
+        if kernels.active(x):
+            return accuracy_kernels.accuracy(
+                x, bottom[1].data, self.axis, self.top_k, self.ignore_label,
+                lambda: _label_error(self, num_classes, self.ignore_label),
+                top[0].data.reshape(1), top[1].data if len(top) > 1 else None)
         valid, index = _labels(self, bottom[1].data, self.outer, self.inner,
                                num_classes, self.ignore_label)
         scores = x.reshape(self.outer, num_classes, self.inner)

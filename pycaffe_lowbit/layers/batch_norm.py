@@ -19,7 +19,9 @@ The three blobs are statistics, not parameters: Caffe forces their lr_mult to 0
 (adding ``param { lr_mult: 0 }`` entries to this layer's parameter) and their
 diffs stay 0. Bottom: N x C x ... (at least 2 axes); top: same. In-place allowed.
 """
+from .. import kernels
 from ..core import backend
+from ..kernels import normalization as norm_kernels
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -79,6 +81,13 @@ class BatchNorm(Layer):
         xp = bottom[0].xp
         dt = self.dtype.type
         m = self._dims[0] * self._dims[2]
+        if kernels.active(x):
+            y, self._std = norm_kernels.batch_norm_forward(
+                x, self._dims, [b.data for b in self.blobs], self.use_global_stats, self.eps,
+                self.moving_average_fraction,
+                None if self.use_global_stats else self._x_norm_buffer(xp))
+            top[0].data = y.reshape(bottom[0].shape)
+            return
         y = xp.empty(self._dims, x.dtype)  # top's new array (in place: x is not overwritten)
         if self.use_global_stats:
             s = float(self.blobs[2].data.reshape(-1)[0])
@@ -124,6 +133,11 @@ class BatchNorm(Layer):
             return
         dy = top[0].diff.reshape(self._dims)
         xp = top[0].xp
+        if kernels.active(dy):
+            dx = norm_kernels.batch_norm_backward(dy, self._dims, self._std,
+                                                  None if self.use_global_stats else self._y)
+            bottom[0].diff = dx.reshape(bottom[0].shape)
+            return
         dx = xp.empty(self._dims, dy.dtype)  # bottom's new diff (dy may be shared)
         if self.use_global_stats:
             xp.divide(dy, self._std, out=dx)

@@ -7,8 +7,11 @@ Slice   tops are consecutive blocks of x along ``axis`` (legacy ``slice_dim``),
         Backward: dx = [dy_0, dy_1, ...] along the axis.
 
 With a single bottom (Concat) or top (Slice), the top shares data and diff with
-the bottom, as in Caffe. Otherwise blocks are copied, so no top aliases a bottom.
+the bottom, as in Caffe. Otherwise blocks are copied, so no top aliases a bottom
+(on the kernel path, GPU or emulated, by copy.cu's block kernels: ``kernels.copy``).
 """
+from .. import kernels
+from ..kernels import copy as copy_kernels
 from .base import Layer
 from .registry import register
 from .shape_ops import canonical_axis
@@ -76,6 +79,9 @@ class Concat(Layer):
             top[0].data = bottom[0].data
             return
         xp = bottom[0].xp
+        if kernels.active(bottom[0].data):
+            top[0].data = copy_kernels.concat([b.data for b in bottom], self._axis)
+            return
         top[0].data = xp.concatenate([b.data for b in bottom], axis=self._axis)
 
     def backward(self, top, propagate_down, bottom):
@@ -87,7 +93,9 @@ class Concat(Layer):
         offset = 0
         for b, down in zip(bottom, propagate_down):
             n = b.shape[self._axis]
-            if down:
+            if down and kernels.active(dy):
+                b.diff = copy_kernels.take(dy, self._axis, offset, n)
+            elif down:
                 b.diff = dy[_block(self._axis, offset, offset + n)].copy()
             offset += n
 
@@ -141,7 +149,10 @@ class Slice(Layer):
             return
         offset = 0
         for t, n in zip(top, self._sizes):
-            t.data = x[_block(self._axis, offset, offset + n)].copy()
+            if kernels.active(x):
+                t.data = copy_kernels.take(x, self._axis, offset, n)
+            else:
+                t.data = x[_block(self._axis, offset, offset + n)].copy()
             offset += n
 
     def backward(self, top, propagate_down, bottom):
@@ -151,4 +162,7 @@ class Slice(Layer):
             bottom[0].diff = top[0].diff
             return
         xp = bottom[0].xp
+        if kernels.active(top[0].diff):
+            bottom[0].diff = copy_kernels.concat([t.diff for t in top], self._axis)
+            return
         bottom[0].diff = xp.concatenate([t.diff for t in top], axis=self._axis)

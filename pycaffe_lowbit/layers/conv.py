@@ -14,11 +14,16 @@ s (S - 1) + r (K - 1) + 1 - 2p. Im2col outputs the column matrix itself,
 
 The computation is im2col + one GEMM per group over the whole batch (the batch
 is cut into chunks only to bound the column buffer), and GEMM + col2im in the
-transposed direction; see ``_im2col``.
+transposed direction; see ``_im2col``. On the kernel path (GPU, or emulated)
+the GEMMs are cuBLAS through CuPy, the layout changes and the bias are
+im2col.cu's kernels, and the parameter gradients accumulate into the diffs
+with beta = 1 (``kernels.blas``: no weight-sized temporary).
 """
 import numpy as np
 
+from .. import kernels
 from ..core import backend
+from ..kernels import blas, im2col as im2col_kernels
 from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
 from .base import Layer, shape_str
 from .registry import register
@@ -159,12 +164,20 @@ class _ConvolutionBase(Layer):
     def _to_gemm(self, a, n0, n1):
         """a[n0:n1] of shape (m, C, *S) as (g, C / g, m * prod(S))."""
         m = n1 - n0
-        c = a[n0:n1].reshape(m, a.shape[1], -1).swapaxes(0, 1)  # (C, m, L)
+        if kernels.active(a):
+            c = backend.get_array_module(a).empty((a.shape[1], m, a[0].size // a.shape[1]),
+                                                  a.dtype)
+            im2col_kernels.swap_leading_axes(a[n0:n1], c)
+        else:
+            c = a[n0:n1].reshape(m, a.shape[1], -1).swapaxes(0, 1)  # (C, m, L)
         return c.reshape(self.group, a.shape[1] // self.group, -1)
 
     def _from_gemm(self, r, dst):
         """r (g, C / g, m * L) into dst (m, C, *S)."""
         m = dst.shape[0]
+        if kernels.active(r):
+            im2col_kernels.swap_leading_axes(r.reshape(-1, m, dst[0].size // dst.shape[1]), dst)
+            return
         dst[...] = r.reshape(-1, m, *dst.shape[2:]).swapaxes(0, 1)
 
     def _im2col_gemm(self, a, n0, n1):
@@ -192,25 +205,36 @@ class _ConvolutionBase(Layer):
     def backward(self, top, propagate_down, bottom):
         """The frame both directions share: the bias gradient, then for each
         bottom that needs work the chunked GEMMs of ``_backward_chunks``, which
-        write dx and yield the pieces of the weight gradient."""
+        write dx and yield the factors (a, cols) of the weight gradient's
+        pieces a @ cols^T (per group)."""
         xp = backend.get_array_module(top[0].diff)
         if top[0].count == 0:    # an empty output (kernel one past the padded input)
             for i, b in enumerate(bottom):
                 if propagate_down[i]:
                     b.diff[...] = 0
             return
+        on_kernels = kernels.active(top[0].diff)
         want_w = self.param_propagate_down[0]
         want_b = self.bias_term and self.param_propagate_down[1]
         dw = None
         for i, (b, t) in enumerate(zip(bottom, top)):
             dy = self._nd(t.diff, self.num_output, self.out_size)
             if want_b:
-                self.blobs[1].diff += dy.reshape(self.num, self.num_output, -1).sum(axis=(0, 2))
+                dy3 = dy.reshape(self.num, self.num_output,
+                                 int(np.prod(self.out_size, dtype=np.int64)))
+                if on_kernels:
+                    blas.add_channel_sums(dy3, self.blobs[1].diff)
+                else:
+                    self.blobs[1].diff += dy3.sum(axis=(0, 2))
             if not (want_w or propagate_down[i]):
                 continue
             x = self._nd(b.data, self.channels, self.in_size)
             dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
-            for g in self._backward_chunks(xp, x, dy, dx, want_w):
+            for a, cols in self._backward_chunks(xp, x, dy, dx, want_w):
+                if on_kernels:    # dW += a cols^T per group, in place (beta = 1)
+                    blas.gemm_groups(a, cols, self.blobs[0].diff, trans_b=True)
+                    continue
+                g = xp.matmul(a, cols.swapaxes(1, 2))
                 if dw is None:
                     dw = g
                 else:
@@ -229,7 +253,9 @@ class _ConvolutionBase(Layer):
             y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
             for n0, n1 in self._chunk_list(xp) if y.size else ():
                 chunk(xp, x, n0, n1, y[n0:n1])
-            if self.bias_term:
+            if self.bias_term and kernels.active(y):
+                im2col_kernels.add_channel_bias(y, self.blobs[1].data)
+            elif self.bias_term:
                 y += self.blobs[1].data.reshape((-1,) + (1,) * self.n_spatial)
             t.data = y.reshape(t.shape)
 
@@ -246,8 +272,9 @@ class Convolution(_ConvolutionBase):
         self._forward_chunks(bottom, top, chunk)
 
     def _backward_chunks(self, xp, x, dy, dx, want_w):
-        """dW pieces: dy @ im2col(x)^T; dx: col2im(W^T @ dy), or with stride 1 the
-        correlation of dy with the flipped kernel when that is cheaper."""
+        """dW pieces dy @ im2col(x)^T (yielded as the pair); dx: col2im(W^T @ dy),
+        or with stride 1 the correlation of dy with the flipped kernel when that
+        is cheaper."""
         w_data = self._backward_weight()
         w = self._weight_matrix(w_data)
         flipped = dx is not None and self._flipped_backward()
@@ -255,7 +282,7 @@ class Convolution(_ConvolutionBase):
         for n0, n1 in self._chunk_list(xp, both=flipped):
             dyc = self._to_gemm(dy, n0, n1)
             if want_w:
-                yield xp.matmul(dyc, self._im2col_gemm(x, n0, n1).swapaxes(1, 2))
+                yield dyc, self._im2col_gemm(x, n0, n1)
             if flipped:
                 self._from_gemm(xp.matmul(w_flip, self._im2col_flipped(dy, n0, n1)),
                                 dx[n0:n1])
@@ -299,12 +326,12 @@ class Deconvolution(_ConvolutionBase):
         self._forward_chunks(bottom, top, chunk)
 
     def _backward_chunks(self, xp, x, dy, dx, want_w):
-        """dW pieces: x @ im2col(dy)^T; dx: W @ im2col(dy)."""
+        """dW pieces x @ im2col(dy)^T (yielded as the pair); dx: W @ im2col(dy)."""
         w = self._weight_matrix(self._backward_weight())
         for n0, n1 in self._chunk_list(xp):
             col = self._im2col_gemm(dy, n0, n1)
             if want_w:
-                yield xp.matmul(self._to_gemm(x, n0, n1), col.swapaxes(1, 2))
+                yield self._to_gemm(x, n0, n1), col
             if dx is not None:
                 self._from_gemm(xp.matmul(w, col), dx[n0:n1])
 

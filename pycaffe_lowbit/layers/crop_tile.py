@@ -8,7 +8,11 @@ Crop   bottoms: x (any shape), ref (at least as many axes). Top: x's shape with
 Tile   y = x repeated ``tiles`` times along ``axis`` (the whole block of axes
        [axis, end) is repeated: top dim axis = tiles * bottom dim axis);
        dx = sum of dy over the copies.
+On the kernel path (GPU, or emulated) both run as copy.cu's kernels
+(``kernels.copy``), each element of the output written once.
 """
+from .. import kernels
+from ..kernels import copy as copy_kernels
 from .base import Layer
 from .registry import register
 from .shape_ops import canonical_axis
@@ -52,12 +56,18 @@ class Crop(Layer):
         top[0].reshape(shape)
 
     def forward(self, bottom, top):
+        if kernels.active(bottom[0].data):
+            top[0].data = copy_kernels.crop_forward(bottom[0].data, self.offsets, top[0].shape)
+            return
         top[0].data = bottom[0].data[self._index].copy()
 
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
         b = bottom[0]
+        if kernels.active(top[0].diff):
+            b.diff = copy_kernels.crop_backward(top[0].diff, self.offsets, b.shape)
+            return
         dx = b.xp.zeros(b.shape, b.dtype)
         dx[self._index] = top[0].diff
         b.diff = dx
@@ -87,6 +97,9 @@ class Tile(Layer):
         top[0].reshape(shape)
 
     def forward(self, bottom, top):
+        if kernels.active(bottom[0].data):
+            top[0].data = copy_kernels.tile_forward(bottom[0].data, self.tiles, self.axis)
+            return
         x = bottom[0].data.reshape(self.outer, 1, self.inner)
         xp = bottom[0].xp
         y = xp.broadcast_to(x, (self.outer, self.tiles, self.inner))
@@ -94,6 +107,9 @@ class Tile(Layer):
 
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
+            return
+        if kernels.active(top[0].diff):
+            bottom[0].diff = copy_kernels.tile_backward(top[0].diff, self.tiles, self.axis)
             return
         dy = top[0].diff.reshape(self.outer, self.tiles, self.inner)
         bottom[0].diff = dy.sum(axis=1).reshape(bottom[0].shape)

@@ -13,7 +13,9 @@ distribution, not draw by draw.
 """
 import numpy as np
 
+from .. import kernels
 from ..core import backend
+from ..kernels.neuron import elementwise as _launch
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -53,6 +55,12 @@ class Dropout(Layer):
             u = xp.random.random_sample(shape)
         return u >= self.ratio
 
+    def _apply(self, a, factor):
+        """The kernel path of TRAIN: a new array a * (mask ? factor : 0)."""
+        out = backend.get_array_module(a).empty_like(a)
+        _launch("dropout_apply", a, self._mask.astype(bool, copy=False), out, factor)
+        return out
+
     def reshape(self, bottom, top):
         top[0].reshape(bottom[0].shape)
 
@@ -62,7 +70,13 @@ class Dropout(Layer):
         if self._train:
             xp = bottom[0].xp
             self._mask = self.draw_mask(x.shape, xp)
+            if kernels.active(x):
+                top[0].data = self._apply(x, factor)
+                return
             top[0].data = x * (self._mask.astype(x.dtype) * factor)
+        elif factor != 1 and kernels.active(x):
+            top[0].data = y = bottom[0].xp.empty_like(x)
+            _launch("dropout_scale", x, y, factor)
         elif factor == 1:
             if top[0] is not bottom[0]:
                 top[0].data = x.copy()
@@ -74,8 +88,13 @@ class Dropout(Layer):
             return
         dy = top[0].diff
         factor = self._factor()
-        if self._train:
+        if self._train and kernels.active(dy):
+            bottom[0].diff = self._apply(dy, factor)
+        elif self._train:
             bottom[0].diff = dy * (self._mask.astype(dy.dtype) * factor)
+        elif factor != 1 and kernels.active(dy):
+            bottom[0].diff = dx = top[0].xp.empty_like(dy)
+            _launch("dropout_scale", dy, dx, factor)
         elif factor == 1:
             if top[0] is not bottom[0]:
                 bottom[0].diff = dy.copy()

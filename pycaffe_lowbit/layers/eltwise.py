@@ -7,6 +7,8 @@ MAX   y = max_i x_i;  dx_i = dy where bottom i won, else 0.  Ties follow Caffe's
       CPU code: bottom 1 beats bottom 0 unless x_0 > x_1, and a later bottom
       (index >= 2) wins only when strictly greater.
 """
+from .. import kernels
+from ..kernels import eltwise as eltwise_kernels
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -41,6 +43,13 @@ class Eltwise(Layer):
 
     def forward(self, bottom, top):
         xs = [b.data for b in bottom]
+        if kernels.active(xs[0]) and self.op in (_Op.PROD, _Op.SUM, _Op.MAX):
+            if self.op == _Op.MAX:
+                top[0].data, self._mask = eltwise_kernels.maximum(xs)
+            else:
+                top[0].data = (eltwise_kernels.product(xs) if self.op == _Op.PROD
+                               else eltwise_kernels.total(xs, self.coeffs))
+            return
         if self.op == _Op.PROD:
             y = xs[0] * xs[1]
             for x in xs[2:]:
@@ -63,6 +72,16 @@ class Eltwise(Layer):
             raise self.error("unknown elementwise operation %d" % self.op)
         top[0].data = y
 
+    def _kernel_grad(self, i, dy, bottom, top):
+        """The kernel path of bottom i's gradient (a new array)."""
+        if self.op == _Op.SUM:
+            return eltwise_kernels.scaled(dy, self.coeffs[i])
+        if self.op == _Op.MAX:
+            return eltwise_kernels.max_grad(dy, self._mask, i)
+        if self.stable_prod_grad:
+            return eltwise_kernels.product([o.data for j, o in enumerate(bottom) if j != i], dy)
+        return eltwise_kernels.quotient(top[0].data, bottom[i].data, dy)
+
     def _coeff(self, i):
         return self.dtype.type(self.coeffs[i])
 
@@ -71,7 +90,9 @@ class Eltwise(Layer):
         for i, (b, down) in enumerate(zip(bottom, propagate_down)):
             if not down:
                 continue
-            if self.op == _Op.PROD:
+            if kernels.active(dy):
+                b.diff = self._kernel_grad(i, dy, bottom, top)
+            elif self.op == _Op.PROD:
                 if self.stable_prod_grad:
                     others = [o.data for j, o in enumerate(bottom) if j != i]
                     g = others[0].copy()

@@ -7,8 +7,14 @@ bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
 
     dX = dY W  (dY W^T when transposed)
     dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
+
+On the kernel path (GPU, or emulated) the products are cuBLAS through CuPy:
+dW and db accumulate into the diffs with beta = 1 (``kernels.blas``, no
+temporary), and the bias is added by im2col.cu's channel-bias kernel.
 """
+from .. import kernels
 from ..core import backend
+from ..kernels import blas, im2col as im2col_kernels
 from .base import Layer
 from .conv import canonical_axis
 from .registry import register
@@ -63,7 +69,9 @@ class InnerProduct(Layer):
         xp = backend.get_array_module(bottom[0].data)
         x = bottom[0].data.reshape(self.m, self.k)
         y = xp.matmul(x, self._w(self._forward_weight()))
-        if self.bias_term:
+        if self.bias_term and kernels.active(y):
+            im2col_kernels.add_channel_bias(y, self.blobs[1].data)
+        elif self.bias_term:
             y += self.blobs[1].data
         top[0].data = y.reshape(top[0].shape)
 
@@ -79,7 +87,10 @@ class InnerProduct(Layer):
     def backward(self, top, propagate_down, bottom):
         xp = backend.get_array_module(top[0].diff)
         dy = top[0].diff.reshape(self.m, self.num_output)
-        if self.param_propagate_down[0]:
+        on_kernels = kernels.active(dy)
+        if on_kernels:
+            self._backward_params_blas(bottom[0].data.reshape(self.m, self.k), dy)
+        elif self.param_propagate_down[0]:
             x = bottom[0].data.reshape(self.m, self.k)
             dw = self._dw_scratch(xp)
             if self.transpose:
@@ -87,8 +98,20 @@ class InnerProduct(Layer):
             else:
                 xp.matmul(dy.T, x, out=dw)
             self.blobs[0].diff += dw
-        if self.bias_term and self.param_propagate_down[1]:
+        if self.bias_term and self.param_propagate_down[1] and not on_kernels:
             self.blobs[1].diff += dy.sum(axis=0)
         if propagate_down[0]:
             dx = xp.matmul(dy, self._w(self._backward_weight()).T)
             bottom[0].diff = dx.reshape(bottom[0].shape)
+
+    def _backward_params_blas(self, x, dy):
+        """dW += dY^T X (X^T dY transposed) and db += dY^T 1, each one cuBLAS call
+        with beta = 1 into the diff."""
+        if self.param_propagate_down[0]:
+            if self.transpose:
+                blas.gemm(x, dy, self.blobs[0].diff, trans_a=True)
+            else:
+                blas.gemm(dy, x, self.blobs[0].diff, trans_a=True)
+        if self.bias_term and self.param_propagate_down[1]:
+            blas.gemv(dy, blas.ones(self.m, dy.dtype, backend.get_array_module(dy)),
+                      self.blobs[1].diff, trans=True)

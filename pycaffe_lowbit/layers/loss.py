@@ -18,7 +18,9 @@ EuclideanLoss, with n = a.shape[0]:
 """
 import numpy as np
 
+from .. import kernels
 from ..core import backend
+from ..kernels import loss as loss_kernels
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -62,10 +64,13 @@ def _labels(layer, label_data, outer, inner, num_classes, ignore_label):
     else:
         valid = labels != ignore_label
     if bool(xp.any(valid & ((labels < 0) | (labels >= num_classes)))):
-        raise layer.error("label values (bottom 1) must be integers in [0, %d)%s" % (
-            num_classes, "" if ignore_label is None
-            else " or ignore_label %d" % ignore_label))
+        raise _label_error(layer, num_classes, ignore_label)
     return valid, xp.where(valid, labels, 0)
+
+
+def _label_error(layer, num_classes, ignore_label):
+    return layer.error("label values (bottom 1) must be integers in [0, %d)%s" % (
+        num_classes, "" if ignore_label is None else " or ignore_label %d" % ignore_label))
 
 
 def _ignore_label(param):
@@ -121,13 +126,19 @@ class SoftmaxWithLoss(LossLayer):
         xp = backend.get_array_module(x)
         prob = softmax(x, self.axis)
         num_classes = x.shape[self.axis]
-        valid, index = _labels(self, bottom[1].data, self.outer, self.inner,
-                               num_classes, self.ignore_label)
-        p = xp.take_along_axis(prob.reshape(self.outer, num_classes, self.inner),
-                               index[:, None, :], axis=1)[:, 0, :]
-        nll = -xp.where(valid, xp.log(xp.maximum(p, FLT_MIN)), 0).sum()
-        self._norm = self._normalizer(valid.sum(dtype=x.dtype))
-        self._prob, self._valid, self._index = prob, valid, index
+        if kernels.active(x):
+            nll, count = loss_kernels.softmax_loss_forward(
+                prob, bottom[1].data, self.axis, self.ignore_label,
+                lambda: _label_error(self, num_classes, self.ignore_label))
+            self._norm, self._prob = self._normalizer(count), prob
+        else:
+            valid, index = _labels(self, bottom[1].data, self.outer, self.inner,
+                                   num_classes, self.ignore_label)
+            p = xp.take_along_axis(prob.reshape(self.outer, num_classes, self.inner),
+                                   index[:, None, :], axis=1)[:, 0, :]
+            nll = -xp.where(valid, xp.log(xp.maximum(p, FLT_MIN)), 0).sum()
+            self._norm = self._normalizer(valid.sum(dtype=x.dtype))
+            self._prob, self._valid, self._index = prob, valid, index
         top[0].data[...] = nll / self._norm
         if len(top) >= 2:
             top[1].data[...] = prob
@@ -137,6 +148,10 @@ class SoftmaxWithLoss(LossLayer):
             raise self.error("SoftmaxWithLoss cannot backpropagate to label inputs")
         if not propagate_down[0]:
             return
+        if kernels.active(self._prob):
+            return loss_kernels.softmax_loss_backward(
+                self._prob, bottom[1].data, self.axis, self.ignore_label,
+                loss_kernels.weight_over(top[0].diff, self._norm), bottom[0].diff)
         xp = backend.get_array_module(self._prob)
         num_classes = self._prob.shape[self.axis]
         p = self._prob.reshape(self.outer, num_classes, self.inner)
@@ -158,6 +173,11 @@ class EuclideanLoss(LossLayer):
                              "%s and %s" % (bottom[0].shape, bottom[1].shape))
 
     def forward(self, bottom, top):
+        if kernels.active(bottom[0].data):
+            diff = loss_kernels.difference(bottom[0].data, bottom[1].data)
+            self._diff = diff
+            top[0].data[...] = bottom[0].xp.vdot(diff, diff) / bottom[0].num / 2.0
+            return
         diff = bottom[0].data - bottom[1].data.reshape(bottom[0].shape)
         self._diff = diff
         top[0].data[...] = (diff * diff).sum() / bottom[0].num / 2.0
@@ -165,6 +185,8 @@ class EuclideanLoss(LossLayer):
     def backward(self, top, propagate_down, bottom):
         w = self._top_weight(top)
         for i, sign in ((0, 1.0), (1, -1.0)):
-            if propagate_down[i]:
+            if propagate_down[i] and kernels.active(self._diff):
+                loss_kernels.scaled(self._diff, top[0].diff, sign, bottom[i].num, bottom[i].diff)
+            elif propagate_down[i]:
                 alpha = sign * w / bottom[i].num
                 bottom[i].diff[...] = (alpha * self._diff).reshape(bottom[i].shape)

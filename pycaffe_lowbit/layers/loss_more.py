@@ -41,9 +41,11 @@ ContrastiveLoss (a, b (n, C), similarity y (n,); d_i = ||a_i - b_i||):
 """
 import numpy as np
 
+from .. import kernels
 from ..core import backend
+from ..kernels import loss as loss_kernels
 from ..proto import caffe_pb2
-from .loss import LossLayer, _ignore_label, _labels
+from .loss import LossLayer, _ignore_label, _label_error, _labels
 from .registry import register
 from .softmax import canonical_axis, softmax
 
@@ -84,6 +86,11 @@ class HingeLoss(LossLayer):
         num = x.shape[0]
         x = x.reshape(num, -1)
         dim = x.shape[1]
+        if kernels.active(x):
+            t = self._t = loss_kernels.hinge_forward(x, bottom[1].data,
+                                                     lambda: _label_error(self, dim, None))
+            top[0].data[...] = (t.sum() if self.norm == _Hinge.L1 else xp.vdot(t, t)) / num
+            return
         _, index = _labels(self, bottom[1].data, num, 1, dim, None)
         sign = xp.where(xp.arange(dim)[None, :] == index, -1.0, 1.0).astype(x.dtype)
         t = xp.maximum(1 + sign * x, 0)
@@ -97,6 +104,10 @@ class HingeLoss(LossLayer):
         if not propagate_down[0]:
             return
         xp = backend.get_array_module(self._t)
+        if kernels.active(self._t):
+            return loss_kernels.hinge_backward(
+                self._t, bottom[1].data, self.norm == _Hinge.L2,
+                loss_kernels.weight_over(top[0].diff, bottom[0].shape[0]), bottom[0].diff)
         scale = self._top_weight(top) / bottom[0].shape[0]
         if self.norm == _Hinge.L1:
             g = xp.sign(self._t) * self._sign * scale
@@ -128,6 +139,12 @@ class SigmoidCrossEntropyLoss(LossLayer):
         x = bottom[0].data
         xp = backend.get_array_module(x)
         t = bottom[1].data.reshape(x.shape)
+        if kernels.active(x):
+            total, count = loss_kernels.sigmoid_xent_forward(x, t, self.ignore_label)
+            self._norm = _normalizer(self.normalization, x.shape[0], bottom[0].count_range(1),
+                                     count)
+            top[0].data[...] = total / self._norm
+            return
         if self.ignore_label is None:
             valid = None
             count = x.size
@@ -150,6 +167,10 @@ class SigmoidCrossEntropyLoss(LossLayer):
             return
         x = bottom[0].data
         xp = backend.get_array_module(x)
+        if kernels.active(x):
+            return loss_kernels.sigmoid_xent_backward(
+                x, bottom[1].data, self.ignore_label,
+                loss_kernels.weight_over(top[0].diff, self._norm), bottom[0].diff)
         g = (0.5 * xp.tanh(0.5 * x) + 0.5) - bottom[1].data.reshape(x.shape)
         if self._valid is not None:
             g = xp.where(self._valid, g, 0)
@@ -219,14 +240,20 @@ class InfogainLoss(LossLayer):
         xp = backend.get_array_module(x)
         c = self.num_labels
         prob = softmax(x, self.axis)
-        p = prob.reshape(self.outer, c, self.inner)
-        valid, index = _labels(self, bottom[1].data, self.outer, self.inner, c,
-                               self.ignore_label)
-        h_rows = self._h(bottom, xp)[index].transpose(0, 2, 1)  # (outer, C, inner)
-        logp = xp.log(xp.maximum(p, x.dtype.type(LOG_THRESHOLD)))
-        loss = -(h_rows * logp * valid[:, None, :]).sum()
-        self._count = int(valid.sum())
-        self._prob, self._valid, self._index = prob, valid, index
+        if kernels.active(x):
+            loss, self._count = loss_kernels.infogain_forward(
+                prob, bottom[1].data, self._h(bottom, xp), self.axis, self.ignore_label,
+                lambda: _label_error(self, c, self.ignore_label))
+            self._prob = prob
+        else:
+            p = prob.reshape(self.outer, c, self.inner)
+            valid, index = _labels(self, bottom[1].data, self.outer, self.inner, c,
+                                   self.ignore_label)
+            h_rows = self._h(bottom, xp)[index].transpose(0, 2, 1)  # (outer, C, inner)
+            logp = xp.log(xp.maximum(p, x.dtype.type(LOG_THRESHOLD)))
+            loss = -(h_rows * logp * valid[:, None, :]).sum()
+            self._count = int(valid.sum())
+            self._prob, self._valid, self._index = prob, valid, index
         top[0].data[...] = loss / _normalizer(self.normalization, self.outer,
                                               self.inner, self._count)
         if len(top) >= 2:
@@ -242,11 +269,15 @@ class InfogainLoss(LossLayer):
             return
         xp = backend.get_array_module(self._prob)
         h = self._h(bottom, xp)
+        z = _normalizer(self.normalization, self.outer, self.inner, self._count)
+        if kernels.active(h):
+            return loss_kernels.infogain_backward(
+                self._prob, bottom[1].data, h, self.axis, self.ignore_label,
+                loss_kernels.weight_over(top[0].diff, z), bottom[0].diff)
         p = self._prob.reshape(self.outer, self.num_labels, self.inner)
         row_sums = h.sum(axis=1)[self._index]  # (outer, inner)
         g = p * row_sums[:, None, :] - h[self._index].transpose(0, 2, 1)
         g = g * self._valid[:, None, :]
-        z = _normalizer(self.normalization, self.outer, self.inner, self._count)
         bottom[0].diff[...] = (g * (self._top_weight(top) / z)).reshape(bottom[0].shape)
 
 
@@ -270,6 +301,12 @@ class MultinomialLogisticLoss(LossLayer):
 
     def forward(self, bottom, top):
         xp = backend.get_array_module(bottom[0].data)
+        if kernels.active(bottom[0].data):
+            p = bottom[0].data.reshape(bottom[0].shape[0], -1)
+            total = loss_kernels.multinomial_forward(
+                p, bottom[1].data, lambda: _label_error(self, p.shape[1], None))
+            top[0].data[...] = total / bottom[0].shape[0]
+            return
         _, picked = self._picked(bottom)
         top[0].data[...] = -xp.log(picked).sum() / bottom[0].shape[0]
 
@@ -281,6 +318,10 @@ class MultinomialLogisticLoss(LossLayer):
             return
         xp = backend.get_array_module(bottom[0].data)
         num = bottom[0].shape[0]
+        if kernels.active(bottom[0].data):
+            return loss_kernels.multinomial_backward(
+                bottom[0].data.reshape(num, -1), bottom[1].data,
+                loss_kernels.weight_over(-top[0].diff, num), bottom[0].diff)
         index, picked = self._picked(bottom)
         dim = bottom[0].count // max(num, 1)
         onehot = xp.arange(dim)[None, :] == index
@@ -315,6 +356,12 @@ class ContrastiveLoss(LossLayer):
         a = bottom[0].data
         xp = backend.get_array_module(a)
         num = bottom[0].num
+        if kernels.active(a):
+            self._diff, self._dist_sq, total = loss_kernels.contrastive_forward(
+                a.reshape(num, -1), bottom[1].data, bottom[2].data, cp.margin,
+                cp.legacy_version)
+            top[0].data[...] = total / num / 2.0
+            return
         diff = (a - bottom[1].data).reshape(num, -1)
         dist_sq = (diff * diff).sum(axis=1)
         similar = bottom[2].data.reshape(-1).astype(np.int64) != 0
@@ -331,6 +378,13 @@ class ContrastiveLoss(LossLayer):
                              "similarity input.")
         cp = self.param.contrastive_loss_param
         xp = backend.get_array_module(self._diff)
+        for i, sign in ((0, 1.0), (1, -1.0)):
+            if propagate_down[i] and kernels.active(self._diff):
+                loss_kernels.contrastive_backward(
+                    self._diff, self._dist_sq, bottom[2].data, cp.margin, cp.legacy_version,
+                    top[0].diff, sign, bottom[i].num, bottom[i].diff)
+        if kernels.active(self._diff):
+            return
         if cp.legacy_version:
             mdist = cp.margin - self._dist_sq
             beta = -xp.ones_like(mdist)

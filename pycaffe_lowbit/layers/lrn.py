@@ -10,9 +10,13 @@ y = x * s^-beta, windows clipped at the borders (zeros outside). Gradient:
     dx = dy * s^-beta - (2 alpha beta / D) * x * window_sum(dy * y / s)
 
 with D = n (across) or n^2 (within); the windows are symmetric, so the
-window sum is its own adjoint. n (local_size) must be odd.
+window sum is its own adjoint. n (local_size) must be odd. On the kernel
+path (GPU, or emulated) lrn.cu computes one element per item, summing each
+window in the order of ``window_sum`` (``kernels.lrn``).
 """
+from .. import kernels
 from ..core import backend
+from ..kernels import lrn as lrn_kernels
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -71,6 +75,10 @@ class LRN(Layer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            top[0].data, self._scale = lrn_kernels.forward(
+                x, self.region == _L.ACROSS_CHANNELS, self.size, self.alpha, self.beta, self.k)
+            return
         xp = backend.get_array_module(x)
         if self.region == _L.ACROSS_CHANNELS:
             scale = self._window(x * x * self.dtype.type(self.alpha / self.size))
@@ -87,6 +95,11 @@ class LRN(Layer):
         if not propagate_down[0]:
             return
         dy, y, x = top[0].diff, top[0].data, bottom[0].data
+        if kernels.active(dy):
+            bottom[0].diff = lrn_kernels.backward(dy, x, y, self._scale,
+                                                  self.region == _L.ACROSS_CHANNELS,
+                                                  self.size, self.alpha, self.beta)
+            return
         area = self.size if self.region == _L.ACROSS_CHANNELS else self.size * self.size
         coef = self.dtype.type(2.0 * self.alpha * self.beta / area)
         acc = self._window(dy * y / self._scale)

@@ -15,7 +15,9 @@ Backward (Caffe's formula; the exact gradient when eps = 0):
     without variance:   dx = dy - E[dy]
     with variance:      dx = (dy - E[dy] - y * E[y * dy]) / s
 """
+from .. import kernels
 from ..core import backend
+from ..kernels import normalization as norm_kernels
 from .base import Layer
 from .registry import register
 
@@ -38,12 +40,18 @@ class MVN(Layer):
                              "width); got shape %s" % (b.shape,))
         top[0].reshape(b.num, b.channels, b.height, b.width)
         self.groups = b.num if self.across_channels else b.num * b.channels
+        self.dim = b.height * b.width * (b.channels if self.across_channels else 1)
 
     def _grouped(self, a):
-        return a.reshape(self.groups, -1)
+        return a.reshape(self.groups, self.dim)   # (not -1: an empty batch has 0 groups)
 
     def forward(self, bottom, top):
         x = self._grouped(bottom[0].data)
+        if kernels.active(x):
+            y, self._scale = norm_kernels.mvn_forward(x, self.dtype.type(self.eps),
+                                                      self.normalize_variance)
+            top[0].data = y.reshape(top[0].shape)
+            return
         y = x - x.mean(axis=1, keepdims=True)
         if self.normalize_variance:
             xp = backend.get_array_module(x)
@@ -56,6 +64,11 @@ class MVN(Layer):
         if not propagate_down[0]:
             return
         dy = self._grouped(top[0].diff)
+        if kernels.active(dy):
+            dx = norm_kernels.mvn_backward(dy, self._grouped(top[0].data),
+                                           self._scale if self.normalize_variance else None)
+            bottom[0].diff = dx.reshape(bottom[0].shape)
+            return
         dx = dy - dy.mean(axis=1, keepdims=True)
         if self.normalize_variance:
             y = self._grouped(top[0].data)

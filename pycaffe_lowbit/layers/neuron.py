@@ -11,6 +11,7 @@ what is still valid then.
 ReLU's backward reads the bottom data, as Caffe's does; in place that is y,
 whose sign is the sign of x for s >= 0. Sigmoid and TanH read the top data.
 """
+from .. import kernels
 from ..core import backend
 from .base import Layer
 from .registry import register
@@ -34,6 +35,10 @@ class ReLU(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            kernels.launch("neuron", "lowbit_relu_fwd", x.size, x.size, x, top[0].data,
+                           self.negative_slope)
+            return
         xp = backend.get_array_module(x)
         if self.negative_slope == 0:
             xp.maximum(x, 0, out=top[0].data)     # one pass, no temporaries
@@ -44,8 +49,12 @@ class ReLU(NeuronLayer):
         if not propagate_down[0]:
             return
         x = bottom[0].data  # in place: the top data, same sign for slope >= 0
-        xp = backend.get_array_module(x)
         dy = top[0].diff
+        if kernels.active(x):
+            kernels.launch("neuron", "lowbit_relu_bwd", x.size, x.size, dy, x, bottom[0].diff,
+                           self.negative_slope)
+            return
+        xp = backend.get_array_module(x)
         if self.negative_slope == 0:
             xp.multiply(dy, x > 0, out=bottom[0].diff)
         else:
@@ -58,12 +67,19 @@ class Sigmoid(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            kernels.launch("neuron", "lowbit_sigmoid_fwd", x.size, x.size, x, top[0].data)
+            return
         xp = backend.get_array_module(x)
         top[0].data[...] = 0.5 * xp.tanh(0.5 * x) + 0.5
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             y = top[0].data
+            if kernels.active(y):
+                kernels.launch("neuron", "lowbit_sigmoid_bwd", y.size, y.size, top[0].diff, y,
+                               bottom[0].diff)
+                return
             bottom[0].diff[...] = top[0].diff * y * (1 - y)
 
 
@@ -73,10 +89,17 @@ class TanH(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            kernels.launch("neuron", "lowbit_tanh_fwd", x.size, x.size, x, top[0].data)
+            return
         xp = backend.get_array_module(x)
         top[0].data[...] = xp.tanh(x)
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             y = top[0].data
+            if kernels.active(y):
+                kernels.launch("neuron", "lowbit_tanh_bwd", y.size, y.size, top[0].diff, y,
+                               bottom[0].diff)
+                return
             bottom[0].diff[...] = top[0].diff * (1 - y * y)

@@ -27,12 +27,15 @@ PReLU keeps a copy of x for backward when in place, as Caffe does.
 """
 import math
 
+from .. import kernels
 from ..core import backend, fillers
+from ..kernels import neuron as neuron_kernels
 from ..proto import caffe_pb2
 from .neuron import NeuronLayer
 from .registry import register
 
 BNLL_THRESHOLD = 50.0  # Caffe's kBNLL_THRESHOLD
+_launch = neuron_kernels.elementwise   # the kernel path: neuron.cu's lowbit_<name>
 
 
 def _sigmoid(z, xp):
@@ -49,6 +52,8 @@ class ELU(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("elu_fwd", x, top[0].data, self.alpha)
         xp = backend.get_array_module(x)
         top[0].data[...] = xp.maximum(x, 0) + self.alpha * (xp.exp(xp.minimum(x, 0)) - 1)
 
@@ -56,6 +61,8 @@ class ELU(NeuronLayer):
         if not propagate_down[0]:
             return
         x, y, dy = bottom[0].data, top[0].data, top[0].diff
+        if kernels.active(x):
+            return _launch("elu_bwd", dy, x, y, bottom[0].diff, self.alpha)
         xp = backend.get_array_module(x)
         bottom[0].diff[...] = dy * xp.where(x > 0, 1, self.alpha + y)
 
@@ -71,11 +78,15 @@ class AbsVal(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("absval_fwd", x, top[0].data)
         backend.get_array_module(x).abs(x, out=top[0].data)
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             x = bottom[0].data
+            if kernels.active(x):
+                return _launch("absval_bwd", top[0].diff, x, bottom[0].diff)
             xp = backend.get_array_module(x)
             bottom[0].diff[...] = top[0].diff * xp.sign(x)
 
@@ -86,6 +97,8 @@ class BNLL(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("bnll_fwd", x, top[0].data)
         xp = backend.get_array_module(x)
         # x > 0: x + log(1 + exp(-x)); else log(1 + exp(x)) -- both are this:
         top[0].data[...] = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
@@ -94,6 +107,8 @@ class BNLL(NeuronLayer):
         if not propagate_down[0]:
             return
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("bnll_bwd", top[0].diff, x, bottom[0].diff, BNLL_THRESHOLD)
         xp = backend.get_array_module(x)
         e = xp.exp(xp.minimum(x, BNLL_THRESHOLD))
         bottom[0].diff[...] = top[0].diff * e / (e + 1)
@@ -110,9 +125,12 @@ class Power(NeuronLayer):
         t = self.dtype.type
         self.power, self.scale, self.shift = t(p.power), t(p.scale), t(p.shift)
         self.diff_scale = self.power * self.scale
+        self._kernel_args = (self.power, self.scale, self.shift, self.diff_scale)
 
     def forward(self, bottom, top):
         y = top[0].data
+        if kernels.active(y):
+            return _launch("power_fwd", bottom[0].data, y, *self._kernel_args)
         if self.diff_scale == 0:
             y[...] = 1 if self.power == 0 else self.shift ** self.power
             return
@@ -126,6 +144,9 @@ class Power(NeuronLayer):
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
+        if kernels.active(top[0].diff):
+            return _launch("power_bwd", top[0].diff, bottom[0].data, top[0].data,
+                           bottom[0].diff, *self._kernel_args)
         if self.diff_scale == 0:
             bottom[0].diff[...] = 0
             return
@@ -181,6 +202,8 @@ class Exp(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("exp_fwd", x, top[0].data, self.inner_scale, self.outer_scale)
         xp = backend.get_array_module(x)
         y = xp.exp(x if self.inner_scale == 1 else x * self.inner_scale)
         top[0].data[...] = y if self.outer_scale == 1 else y * self.outer_scale
@@ -188,6 +211,8 @@ class Exp(NeuronLayer):
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
+        if kernels.active(top[0].diff):
+            return _launch("exp_bwd", top[0].diff, top[0].data, bottom[0].diff, self.inner_scale)
         dx = top[0].data * top[0].diff
         bottom[0].diff[...] = dx if self.inner_scale == 1 else dx * self.inner_scale
 
@@ -205,6 +230,7 @@ class Log(NeuronLayer):
         self.base_scale = t(1) / log_base
         self.input_scale, self.input_shift = t(p.scale), t(p.shift)
         self.backward_num_scale = self.input_scale / log_base
+        self._kernel_args = (self.input_scale, self.input_shift, self.backward_num_scale)
 
     def _inner(self, x):
         v = x * self.input_scale if self.input_scale != 1 else x
@@ -212,6 +238,8 @@ class Log(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("log_fwd", x, top[0].data, *self._kernel_args[:2], self.base_scale)
         xp = backend.get_array_module(x)
         y = xp.log(self._inner(x))
         top[0].data[...] = y if self.base_scale == 1 else y * self.base_scale
@@ -219,6 +247,9 @@ class Log(NeuronLayer):
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
+        if kernels.active(top[0].diff):
+            return _launch("log_bwd", top[0].diff, bottom[0].data, bottom[0].diff,
+                           *self._kernel_args)
         d = 1 / self._inner(bottom[0].data)   # in place: Caffe reads y here too
         if self.backward_num_scale != 1:
             d = d * self.backward_num_scale
@@ -233,6 +264,8 @@ class Threshold(NeuronLayer):
         self.threshold = self.dtype.type(self.param.threshold_param.threshold)
 
     def forward(self, bottom, top):
+        if kernels.active(bottom[0].data):
+            return _launch("threshold_fwd", bottom[0].data, top[0].data, self.threshold)
         top[0].data[...] = bottom[0].data > self.threshold
 
     def backward(self, top, propagate_down, bottom):
@@ -255,6 +288,8 @@ class Clip(NeuronLayer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            return _launch("clip_fwd", x, top[0].data, self.min, self.max)
         xp = backend.get_array_module(x)
         v = xp.where(self.max < x, self.max, x)
         top[0].data[...] = xp.where(self.min < v, v, self.min)
@@ -262,6 +297,8 @@ class Clip(NeuronLayer):
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             x = bottom[0].data   # in place: Caffe reads y here too
+            if kernels.active(x):
+                return _launch("clip_bwd", top[0].diff, x, bottom[0].diff, self.min, self.max)
             bottom[0].diff[...] = top[0].diff * ((x >= self.min) & (x <= self.max))
 
 
@@ -277,12 +314,18 @@ class Swish(NeuronLayer):
     def forward(self, bottom, top):
         x = bottom[0].data
         xp = backend.get_array_module(x)
+        if kernels.active(x):
+            self.sigmoid_output = xp.empty_like(x)
+            return _launch("swish_fwd", x, self.sigmoid_output, top[0].data, self.beta)
         self.sigmoid_output = _sigmoid(x * self.beta, xp)
         top[0].data[...] = x * self.sigmoid_output
 
     def backward(self, top, propagate_down, bottom):
         if not propagate_down[0]:
             return
+        if kernels.active(top[0].diff):
+            return _launch("swish_bwd", top[0].diff, top[0].data, self.sigmoid_output,
+                           bottom[0].diff, self.beta)
         by = self.beta * top[0].data
         s = self.sigmoid_output
         bottom[0].diff[...] = top[0].diff * (by + s * (1 - by))
@@ -333,11 +376,19 @@ class PReLU(NeuronLayer):
         xp = backend.get_array_module(x)
         if top[0] is bottom[0]:
             self._bottom_memory = x.copy()
+        if kernels.active(x):
+            return _launch("prelu_fwd", x, self.blobs[0].data, top[0].data,
+                           *neuron_kernels.prelu_layout(x, self.channel_shared))
         top[0].data[...] = xp.maximum(x, 0) + self._slopes(x.ndim) * xp.minimum(x, 0)
 
     def backward(self, top, propagate_down, bottom):
         x = self._bottom_memory if top[0] is bottom[0] else bottom[0].data
         dy = top[0].diff
+        if kernels.active(x):
+            return neuron_kernels.prelu_backward(
+                dy, x, self.blobs[0].data, self.channel_shared,
+                self.blobs[0].diff if self.param_propagate_down[0] else None,
+                bottom[0].diff if propagate_down[0] else None)
         # the slope gradient first: in place, writing dx overwrites dy
         if self.param_propagate_down[0]:
             g = dy * x * (x <= 0)

@@ -24,10 +24,16 @@ The computation loops over the kernel offsets only: the input is split into
 stride-phase planes so that each offset is one contiguous slice over a chunk of
 the batch (``FlatWindows``), and the MAX argmax is tracked with arithmetic, not
 masked writes. A window covering everything (global pooling) is one reduction.
+On the kernel path (GPU, or emulated) pooling.cu computes one output per item
+forward and gathers one input per item backward (``kernels.pooling``); the
+MAX mask is then Caffe's index, kept in the mask top when there are two tops.
+STOCHASTIC draws one u per output from the library's generator on both paths.
 """
 import numpy as np
 
+from .. import kernels
 from ..core import backend
+from ..kernels import pooling as pool_kernels
 from ..proto import caffe_pb2
 from ._im2col import FlatWindows
 from .base import Layer
@@ -137,6 +143,9 @@ class Pooling(Layer):
     # -- forward ---------------------------------------------------------------
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            self._forward_kernels(x, top)
+            return
         xp = backend.get_array_module(x)
         n, c = x.shape[:2]
         if self._single:
@@ -156,6 +165,7 @@ class Pooling(Layer):
                     self._sto_sum, self._sto_sq = xp.empty_like(y), xp.empty_like(y)
                 else:
                     self._arg = xp.empty(y.shape, self._code_dtype)
+                    self._u = self._uniform(y.shape, xp)
             for p0, p1 in self._chunks(n * c, xp):
                 self._forward_chunk(x3[p0:p1], y, p0, p1, xp)
             if self.method == _P.AVE:
@@ -210,7 +220,7 @@ class Pooling(Layer):
             for k, ph, pw, shift in fw.offsets:
                 stack[k] = planes[ph, pw, shift:shift + length]
             running = xp.cumsum(stack, axis=0)
-            u = backend.rng().random(length) if xp is np else xp.random.random_sample(length)
+            u = fw.to_grid(self._u[p0:p1], 0, xp)[:length]
             chosen = xp.argmax(running >= u.astype(self.dtype) * running[-1], axis=0)
             grid = xp.zeros(size, self.dtype)
             grid[:length] = xp.take_along_axis(stack, chosen[None], axis=0)[0]
@@ -218,6 +228,44 @@ class Pooling(Layer):
             codes = xp.zeros(size, self._code_dtype)
             codes[:length] = chosen
             self._arg[p0:p1] = fw.from_grid(codes, n)
+
+    def _uniform(self, shape, xp):
+        """u ~ U[0, 1) per output of STOCHASTIC TRAIN, in the layer's dtype, from
+        the library's seeded generator (the host one for NumPy arrays, CuPy's on
+        the device): the NumPy and emulated kernel paths draw the same numbers."""
+        if xp is np:
+            return backend.rng().random(shape).astype(self.dtype)
+        return xp.random.random_sample(shape, self.dtype)
+
+    def _kernel_geometry(self):
+        return pool_kernels.Geometry(self.in_size, self.kernel, self.stride, self.pad,
+                                     self.out_size)
+
+    def _forward_kernels(self, x, top):
+        """pooling.cu's forward; keeps the mask (or STOCHASTIC TEST's sums)."""
+        xp, geometry = backend.get_array_module(x), self._kernel_geometry()
+        if self.method == _P.MAX:
+            top_mask = xp.empty(top[1].shape, self.dtype) if len(top) > 1 else None
+            y, self._kmask = pool_kernels.max_forward(x, geometry, top_mask)
+            if top_mask is not None:
+                top[1].data = top_mask
+        elif self.method == _P.AVE:
+            y = pool_kernels.ave_forward(x, geometry)
+        elif self.phase == caffe_pb2.TEST:
+            y, self._sto_sum, self._sto_sq = pool_kernels.stochastic_test_forward(x, geometry)
+        else:
+            u = self._uniform(top[0].shape, xp)
+            y, self._kmask = pool_kernels.stochastic_train_forward(x, u, geometry)
+        top[0].data = y
+
+    def _backward_kernels(self, dy, x):
+        geometry = self._kernel_geometry()
+        if self.method == _P.AVE:
+            return pool_kernels.ave_backward(dy, geometry)
+        if self.method == _P.STOCHASTIC and self.phase == caffe_pb2.TEST:
+            return pool_kernels.stochastic_test_backward(dy, x, self._sto_sum, self._sto_sq,
+                                                         geometry)
+        return pool_kernels.mask_backward(dy, self._kmask, geometry)
 
     def _single_max(self, win, xp):
         shape = win.shape[:2] + (1, 1)
@@ -255,6 +303,9 @@ class Pooling(Layer):
         dy = top[0].diff
         xp = backend.get_array_module(dy)
         x = bottom[0].data
+        if kernels.active(dy):
+            bottom[0].diff = self._backward_kernels(dy, x)
+            return
         n, c = x.shape[:2]
         if self.method == _P.AVE:
             dy = dy / xp.asarray(self._divisor(), self.dtype)

@@ -36,12 +36,12 @@ class ActivationQuantizerLayer(NeuronLayer):
     def forward(self, bottom, top):
         x = bottom[0].data
         self._x = x.copy() if top[0] is bottom[0] else None
-        top[0].data[...] = self.quantizer.forward(x)
+        self.quantizer.forward(x, out=top[0].data)
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             x = self._x if self._x is not None else bottom[0].data
-            bottom[0].diff[...] = self.quantizer.backward(x, top[0].diff)
+            self.quantizer.backward(x, top[0].diff, out=bottom[0].diff)
 
 
 @register("Quant")

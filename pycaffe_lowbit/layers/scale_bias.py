@@ -12,7 +12,9 @@ Learned blobs accumulate their diffs; a bottom[1] diff is overwritten. Fillers:
 Scale's defaults to constant 1 and its bias_filler to constant 0, Bias's filler to
 constant 0. Bottom: any shape; top: same shape. In-place allowed.
 """
+from .. import kernels
 from ..core.fillers import fill
+from ..kernels import normalization as norm_kernels
 from ..proto import caffe_pb2
 from .base import Layer
 from .registry import register
@@ -56,6 +58,16 @@ def _sum_to(a, dims, shape):
     return a.reshape(dims).sum(axis=(0, 2)).reshape(shape)
 
 
+def _kernel_grad(blob, learned, dims, a, b=None):
+    """The kernel path of a param gradient, sum over outer and inner of a (* b):
+    added to a learned blob's diff, a new diff for a bottom operand."""
+    if learned:
+        norm_kernels.channel_sums(a, dims, blob.diff, True, b)
+    else:
+        blob.diff = norm_kernels.channel_sums(a, dims, blob.xp.empty(blob.shape, a.dtype),
+                                              False, b)
+
+
 @register("Bias")
 class Bias(Layer):
     min_num_bottom = 1
@@ -80,6 +92,9 @@ class Bias(Layer):
 
     def forward(self, bottom, top):
         x = bottom[0].data
+        if kernels.active(x):
+            top[0].data = norm_kernels.bias_forward(x, self._dims, self._operand(bottom).data)
+            return
         b = self._operand(bottom).data.reshape(1, self._dims[1], 1)
         top[0].data = (x.reshape(self._dims) + b).reshape(x.shape)
 
@@ -87,7 +102,10 @@ class Bias(Layer):
         dy = top[0].diff
         if propagate_down[0] and top[0] is not bottom[0]:
             bottom[0].diff = dy.copy()
-        if len(bottom) == 1:
+        if kernels.active(dy):
+            if self.param_propagate_down[0] if len(bottom) == 1 else propagate_down[1]:
+                _kernel_grad(self._operand(bottom), len(bottom) == 1, self._dims, dy)
+        elif len(bottom) == 1:
             if self.param_propagate_down[0]:
                 blob = self.blobs[0]
                 blob.diff += _sum_to(dy, self._dims, blob.shape)
@@ -154,6 +172,14 @@ class Scale(Layer):
         # (the old array may still be reachable and written through elsewhere),
         # as Caffe does, only when the scale's gradient will be computed.
         self._x = x.copy() if top[0] is bottom[0] and self._scale_grad(bottom) else None
+        if kernels.active(x):
+            fused = self._bias is not None and self._bias._dims == self._dims
+            top[0].data = norm_kernels.scale_forward(
+                x, self._dims, self._operand(bottom).data,
+                self._bias.blobs[0].data if fused else None)
+            if self._bias is not None and not fused:
+                self._bias.forward([top[0]], top)
+            return
         s = self._operand(bottom).data.reshape(1, self._dims[1], 1)
         y = xp.multiply(x.reshape(self._dims), s)  # top's new array
         if self._bias is not None and self._bias._dims == self._dims:
@@ -176,6 +202,13 @@ class Scale(Layer):
             self._bias.backward(top, [False], [top[0]])
         learned = len(bottom) == 1
         scale = self._operand(bottom)
+        if kernels.active(dy):
+            if (self.param_propagate_down[0] if learned else propagate_down[1]):
+                x = self._x if top[0] is bottom[0] else bottom[0].data
+                _kernel_grad(scale, learned, self._dims, dy, x)
+            if propagate_down[0]:
+                bottom[0].diff = norm_kernels.scale_forward(dy, self._dims, scale.data)
+            return
         dx = xp.empty(self._dims, dy.dtype)  # bottom's new diff (dy may be shared)
         if (self.param_propagate_down[0] if learned else propagate_down[1]):
             x = self._x if top[0] is bottom[0] else bottom[0].data

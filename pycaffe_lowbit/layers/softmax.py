@@ -5,13 +5,17 @@
 
 Bottom: any shape. Top: same shape. In place works (backward reads top only).
 """
+from .. import kernels
 from ..core import backend
+from ..kernels import softmax as softmax_kernels
 from .base import Layer
 from .registry import register
 
 
 def softmax(x, axis):
-    """The numerically stable softmax of ``x`` along ``axis``."""
+    """The numerically stable softmax of ``x`` along ``axis`` (a new array)."""
+    if kernels.active(x):
+        return softmax_kernels.forward(x, axis)
     xp = backend.get_array_module(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -36,9 +40,15 @@ class Softmax(Layer):
         top[0].reshape(bottom[0].shape)
 
     def forward(self, bottom, top):
+        if kernels.active(bottom[0].data):
+            softmax_kernels.forward(bottom[0].data, self.axis, out=top[0].data)
+            return
         top[0].data[...] = softmax(bottom[0].data, self.axis)
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             y, dy = top[0].data, top[0].diff
+            if kernels.active(y):
+                softmax_kernels.backward(dy, y, self.axis, bottom[0].diff)
+                return
             bottom[0].diff[...] = (dy - (dy * y).sum(axis=self.axis, keepdims=True)) * y

@@ -12,9 +12,12 @@ Top: (N, sum_l C * oh_l * ow_l), the levels' outputs flattened per sample and
 concatenated in level order (with Caffe's output-size rule oh_l is usually
 bins). With pyramid_height 1 the top is the single pooling's (N, C, oh, ow),
 not flattened, as in Caffe. Backward: dx = sum over levels of each pooling's
-gradient of its slice of dy.
+gradient of its slice of dy. On the kernel path (GPU, or emulated) the levels
+run pooling.cu and the concatenation and its slices copy.cu (``kernels.copy``).
 """
+from .. import kernels
 from ..core.blob import Blob
+from ..kernels import copy as copy_kernels
 from ..proto import caffe_pb2
 from .base import Layer, LayerSetupError
 from .pooling import Pooling
@@ -99,12 +102,14 @@ class SPP(Layer):
         b = bottom[0]
         xp = b.xp
         outs = []
-        for pool, src, out in self._levels:
+        for (pool, src, out), size in zip(self._levels, self._sizes):
             src.share_data(b)
             pool.forward([src], [out])
-            outs.append(out.data.reshape(b.shape[0], -1))
+            outs.append(out.data.reshape(b.shape[0], size))
         if self.height == 1:
             top[0].data = self._levels[0][2].data.copy()
+        elif kernels.active(b.data):
+            top[0].data = copy_kernels.concat(outs, 1)
         else:
             top[0].data = xp.concatenate(outs, axis=1)
 
@@ -112,11 +117,14 @@ class SPP(Layer):
         if not propagate_down[0]:
             return
         b = bottom[0]
-        dy = top[0].diff.reshape(b.shape[0], -1)
+        dy = top[0].diff.reshape(b.shape[0], sum(self._sizes))
         total, start = None, 0
         for (pool, src, out), size in zip(self._levels, self._sizes):
             src.share_data(b)
-            out.diff = dy[:, start:start + size].reshape(out.shape)
+            if kernels.active(dy):
+                out.diff = copy_kernels.take(dy, 1, start, size).reshape(out.shape)
+            else:
+                out.diff = dy[:, start:start + size].reshape(out.shape)
             start += size
             pool.backward([out], [True], [src])
             total = src.diff.copy() if total is None else total + src.diff

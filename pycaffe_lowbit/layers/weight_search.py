@@ -111,7 +111,7 @@ class _WeightSearch:
             super().backward(top, propagate_down, bottom)
         finally:
             self.blobs[0] = logits
-        logits.diff += self.search.backward(self._p, w.diff, self._tau)
+        self.search.backward(self._p, w.diff, self._tau, into=logits.diff)
 
 
 @register("WeightSearchConvolution")

@@ -16,7 +16,9 @@ Pseudo-gradients (``backward(x, dy)``), with clip = +inf when not positive:
     HardTanhGrad(clip)  dx = dy * [-clip <= x <= clip]
 
 ``ActivationQuantizer(value, gradient)`` joins one of each. Outputs have x's
-dtype and array module; x may have any shape.
+dtype and array module; x may have any shape. ``out`` (optional) receives the
+result (in place allowed: ``out`` may be x, or dy). On the GPU, and under
+``kernels.emulate()``, each runs its kernel of ``kernels/quant.cu``.
 
 ``levels`` is the tuple of values a value function outputs (None when it
 outputs a continuum: HardTanh, LeakyReLU); ``level_bits(n)`` = ceil(log2 n),
@@ -27,6 +29,15 @@ import math
 import numpy as np
 
 from ..core import backend
+from ..kernels import quant as kq
+
+
+def _store(result, out):
+    """``result``, or written into ``out`` when one is given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def level_bits(count):
@@ -60,12 +71,14 @@ class HWGQ:
         """-negative_slope, then the centers."""
         return (-float(self.negative_slope),) + tuple(float(c) for c in self.centers)
 
-    def forward(self, x):
+    def forward(self, x, out=None):
+        if kq.runs(x):
+            return kq.hwgq_forward(x, self.thresholds, self.centers, -self.negative_slope, out)
         xp = backend.get_array_module(x)
         levels = xp.asarray(self.centers.astype(x.dtype))
         idx = xp.searchsorted(xp.asarray(self.thresholds.astype(x.dtype)), x, side="left")
         low = xp.asarray(-self.negative_slope, dtype=x.dtype)   # -0.0 when the slope is 0
-        return xp.where(x > 0, levels[idx], low)
+        return _store(xp.where(x > 0, levels[idx], low), out)
 
 
 class Sign:
@@ -73,10 +86,12 @@ class Sign:
 
     levels = (-1.0, 1.0)
 
-    def forward(self, x):
+    def forward(self, x, out=None):
+        if kq.runs(x):
+            return kq.sign_forward(x, out)
         xp = backend.get_array_module(x)
         one = x.dtype.type(1)
-        return xp.where(x >= 0, one, -one)
+        return _store(xp.where(x >= 0, one, -one), out)
 
 
 class HardTanh:
@@ -84,9 +99,11 @@ class HardTanh:
 
     levels = None
 
-    def forward(self, x):
+    def forward(self, x, out=None):
+        if kq.runs(x):
+            return kq.hard_tanh_forward(x, out)
         xp = backend.get_array_module(x)
-        return xp.clip(x, x.dtype.type(-1), x.dtype.type(1))
+        return _store(xp.clip(x, x.dtype.type(-1), x.dtype.type(1)), out)
 
 
 class LeakyReLU:
@@ -97,9 +114,11 @@ class LeakyReLU:
     def __init__(self, negative_slope=0.0):
         self.negative_slope = float(np.float32(negative_slope))
 
-    def forward(self, x):
+    def forward(self, x, out=None):
+        if kq.runs(x):
+            return kq.leaky_relu_forward(x, self.negative_slope, out)
         xp = backend.get_array_module(x)
-        return xp.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+        return _store(xp.where(x > 0, x, x * x.dtype.type(self.negative_slope)), out)
 
 
 class ReLUGrad:
@@ -110,12 +129,15 @@ class ReLUGrad:
         self.negative_slope = float(np.float32(negative_slope))
         self.clip = _clip_value(np.float32(clip))
 
-    def backward(self, x, dy):
+    def backward(self, x, dy, out=None):
+        clip = None if self.clip == math.inf else self.clip
+        if kq.runs(x, dy) and x.dtype == dy.dtype:
+            return kq.relu_grad(x, dy, self.negative_slope, clip, out)
         xp = backend.get_array_module(x)
         dx = xp.where(x > 0, dy, dy * dy.dtype.type(self.negative_slope))
-        if self.clip != math.inf:
-            dx = xp.where(x <= x.dtype.type(self.clip), dx, dy.dtype.type(0))
-        return dx
+        if clip is not None:
+            dx = xp.where(x <= x.dtype.type(clip), dx, dy.dtype.type(0))
+        return _store(dx, out)
 
 
 class HardTanhGrad:
@@ -124,12 +146,15 @@ class HardTanhGrad:
     def __init__(self, clip=0.0):
         self.clip = _clip_value(np.float32(clip))
 
-    def backward(self, x, dy):
+    def backward(self, x, dy, out=None):
+        clip = None if self.clip == math.inf else self.clip
+        if kq.runs(x, dy) and x.dtype == dy.dtype:
+            return kq.hard_tanh_grad(x, dy, clip, out)
         xp = backend.get_array_module(x)
-        if self.clip == math.inf:
-            return dy.copy()
-        c = x.dtype.type(self.clip)
-        return xp.where((x >= -c) & (x <= c), dy, dy.dtype.type(0))
+        if clip is None:
+            return _store(dy.copy(), out)
+        c = x.dtype.type(clip)
+        return _store(xp.where((x >= -c) & (x <= c), dy, dy.dtype.type(0)), out)
 
 
 class ActivationQuantizer:
@@ -143,8 +168,8 @@ class ActivationQuantizer:
     def levels(self):
         return self.value.levels
 
-    def forward(self, x):
-        return self.value.forward(x)
+    def forward(self, x, out=None):
+        return self.value.forward(x, out=out)
 
-    def backward(self, x, dy):
-        return self.gradient.backward(x, dy)
+    def backward(self, x, dy, out=None):
+        return self.gradient.backward(x, dy, out=out)

@@ -25,11 +25,16 @@ Levels and bits (``levels``, ``precision``), counted from these formulas: the
 hardtanh activation has 2^nb + 1 levels (nb + 1 bits for nb >= 1: -1 and +1
 are both reached), relu 2^(nb-1) (nb - 1 bits, at least 1); nb-bit weights
 2^nb values (nb bits), 2^nb + 1 when symmetric; nb = 0 is 1 bit.
+
+On the GPU and under ``kernels.emulate()`` the elementwise steps run as one
+kernel each (``kernels/quant.cu``); max|W| and the exponent f are read on the
+host as here.
 """
 import math
 
 from ..core import backend
-from .activations import level_bits
+from ..kernels import quant as kq
+from .activations import _store, level_bits
 
 
 def round_half_away(v):
@@ -75,17 +80,21 @@ class QNNActivation:
         levels = t(2 ** self.nb)
         return t(2) * round_half_away(hard_sigmoid(x) * levels) / levels - t(1)
 
-    def forward(self, x):
+    def forward(self, x, out=None):
+        if kq.runs(x):
+            return kq.qnn_activation_forward(x, 2 ** self.nb, self.low, self.high, out)
         xp = backend.get_array_module(x)
         t = x.dtype.type
-        return xp.clip(self._unclipped(x), t(self.low), t(self.high))
+        return _store(xp.clip(self._unclipped(x), t(self.low), t(self.high)), out)
 
-    def backward(self, x, dy):
+    def backward(self, x, dy, out=None):
+        if kq.runs(x, dy) and x.dtype == dy.dtype:
+            return kq.qnn_activation_backward(x, dy, 2 ** self.nb, self.low, self.high, out)
         xp = backend.get_array_module(x)
         t = x.dtype.type
         v = self._unclipped(x)
         mask = (xp.abs(x) <= t(1)) & (v >= t(self.low)) & (v <= t(self.high))
-        return dy * mask.astype(dy.dtype)
+        return _store(dy * mask.astype(dy.dtype), out)
 
 
 class QNNWeights:
@@ -119,6 +128,8 @@ class QNNWeights:
         xp = backend.get_array_module(w)
         t = w.dtype.type
         if self.nb == 0:
+            if kq.runs(w):
+                return kq.sign_forward(w)
             return xp.where(w >= 0, t(1), t(-1))
         e = self.scale_exponent(w)
         if e is None:
@@ -126,6 +137,8 @@ class QNNWeights:
         s = t(2.0 ** e)
         half = 2.0 ** (self.nb - 1)
         high = half if self.symmetric else half - 1
+        if kq.runs(w):
+            return kq.qnn_weights_forward(w, s, -half, high)
         return xp.clip(round_half_away(w * s), t(-half), t(high)) / s
 
     def backward(self, w, dq):

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from ..core import backend
+from ..kernels import quant as kq
 from .activations import level_bits
 
 VALUE_SETS = {
@@ -77,16 +78,24 @@ class WeightSearch:
         """Bits of a searched weight: those that index the K values."""
         return level_bits(self.values.size)
 
+    def gumbel(self, a, noise=True):
+        """G = -log(-log U) of a's shape, dtype and device, drawn on the host
+        from ``backend.rng()``; None when ``noise`` is off or g = 0."""
+        if not (noise and self.gumbel_scale):
+            return None
+        u = backend.rng().random(a.shape)
+        g = -np.log(-np.log(np.clip(u, 1e-20, 1.0 - 1e-7)))
+        return backend.to_device(g.astype(a.dtype), backend.get_array_module(a))
+
     def probabilities(self, a, tau, noise=True):
         """p = softmax((a + g G) / tau) over the last axis (G drawn when
         ``noise`` and g != 0)."""
         xp = backend.get_array_module(a)
         t = a.dtype.type
         z = a
-        if noise and self.gumbel_scale:
-            u = backend.rng().random(a.shape)
-            g = -np.log(-np.log(np.clip(u, 1e-20, 1.0 - 1e-7)))
-            z = a + t(self.gumbel_scale) * backend.to_device(g.astype(a.dtype), xp)
+        g = self.gumbel(a, noise)
+        if g is not None:
+            z = a + t(self.gumbel_scale) * g
         z = z / t(tau)
         z = z - z.max(axis=-1, keepdims=True)
         e = xp.exp(z)
@@ -99,18 +108,29 @@ class WeightSearch:
         return v[xp.argmax(a, axis=-1)]
 
     def forward(self, a, tau, hard=None, noise=True):
-        """(W, p): W of a.shape[:-1]; p kept for ``backward``."""
+        """(W, p): W of a.shape[:-1]; p kept for ``backward``. On the GPU and
+        under ``kernels.emulate()``: one kernel, one thread per weight."""
         xp = backend.get_array_module(a)
         hard = self.hard if hard is None else hard
+        if kq.runs(a):
+            return kq.search_forward(a, self.values, tau, self.gumbel(a, noise),
+                                     self.gumbel_scale, hard)
         p = self.probabilities(a, tau, noise)
         v = xp.asarray(self.values.astype(a.dtype))
         if hard:
             return v[xp.argmax(p, axis=-1)], p
         return p @ v, p
 
-    def backward(self, p, dw, tau):
-        """dL/da = p (v - E_p[v]) dW / tau, of p's shape."""
+    def backward(self, p, dw, tau, into=None):
+        """dL/da = p (v - E_p[v]) dW / tau, of p's shape; added to ``into``
+        (the logits' diff) when given, which is returned."""
+        if into is not None and kq.runs(p, dw, into) and p.dtype == dw.dtype == into.dtype:
+            return kq.search_backward(p, dw, self.values, tau, into)
         xp = backend.get_array_module(p)
         v = xp.asarray(self.values.astype(p.dtype))
         mean = p @ v
-        return p * (v - mean[..., None]) * (dw / p.dtype.type(tau))[..., None]
+        da = p * (v - mean[..., None]) * (dw / p.dtype.type(tau))[..., None]
+        if into is None:
+            return da
+        into += da
+        return into

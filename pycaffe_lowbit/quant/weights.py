@@ -13,10 +13,17 @@ the effective matrix Q (num, k) a layer computes with.
 per-row float32 a_n aside). The backward of every one is straight-through: dL/dW = dL/dQ, with no alpha
 factor and no clipping mask (the SQ and HWGQ forks' rule). Values are computed
 in W's dtype (float32 in a net), as the forks compute them.
+
+On the GPU and under ``kernels.emulate()`` each forward runs the kernels of
+``kernels/quant.cu``: BWN's row sums stay a BLAS matrix-vector product (as
+here and in the fork); TWN's two means are the array module's reductions (as
+here), its per-row alpha and SQ's row errors sum each row in double; the SQ
+selection is still drawn on the host from ``backend.rng()``.
 """
 import numpy as np
 
 from ..core import backend
+from ..kernels import quant as kq
 
 
 def row_mean_abs(w):
@@ -65,6 +72,8 @@ class BinaryWeights(_StraightThrough):
         return xp.ones(w.shape[0], w.dtype)
 
     def forward(self, w):
+        if kq.runs(w):
+            return kq.binary_weights(w, self.use_alpha)
         a = self.scale(w)[:, None] if self.use_alpha else w.dtype.type(1)
         return _signed(w, a)
 
@@ -85,6 +94,8 @@ class TernaryWeights(_StraightThrough):
 
     def forward(self, w):
         """Q (num, k); the zeros of Q may be -0.0 (same products and sums)."""
+        if kq.runs(w):
+            return kq.ternary_weights(w, self.factor)
         xp = backend.get_array_module(w)
         a = xp.abs(w)
         kept = a > self.threshold(w)
@@ -98,7 +109,10 @@ class TernaryWeights(_StraightThrough):
 
 def row_errors(w, q):
     """e_n = ||W_n - Q_n||_1 / ||W_n||_1 (0 when ||W_n||_1 = 0), as float64
-    on the host: (num,). The sums are in W's dtype (they only weigh a draw)."""
+    on the host: (num,). The sums are in W's dtype (they only weigh a draw;
+    in double on the kernel path)."""
+    if kq.runs(w, q) and w.dtype == q.dtype:
+        return kq.row_errors(w, q)
     xp = backend.get_array_module(w)
     d = xp.subtract(w, q)
     num = backend.to_numpy(xp.abs(d, out=d).sum(axis=1)).astype(np.float64)
@@ -172,6 +186,8 @@ class StochasticSelection(_StraightThrough):
         self.selected = roulette_select(row_errors(w, q), m, rng)
         if xp.may_share_memory(q, w):     # never write into the latent weights
             q = q.copy()
+        if kq.runs(w, q) and w.dtype == q.dtype and q.flags.c_contiguous:
+            return kq.keep_rows(w, self.selected, q)
         rows = xp.asarray(np.flatnonzero(self.selected))
         q[rows] = w[rows]
         return q

@@ -25,6 +25,10 @@ from .errors import _check
 
 class AdaGradSolver(Solver):
     type = "AdaGrad"
+    fused_rule = "adagrad"
+
+    def fused_constants(self):
+        return (self.param.delta,)
 
     def pre_solve(self):
         _check(self.param.momentum == 0, "Momentum cannot be used with AdaGrad.")
@@ -42,6 +46,10 @@ class AdaGradSolver(Solver):
 
 class RMSPropSolver(Solver):
     type = "RMSProp"
+    fused_rule = "rmsprop"
+
+    def fused_constants(self):
+        return (self.param.rms_decay, self.param.delta)
 
     def pre_solve(self):
         _check(self.param.momentum == 0, "Momentum cannot be used with RMSProp.")
@@ -73,9 +81,17 @@ class _TwoHistorySolver(Solver):
         n = len(self.net.learnable_params)
         return self.history[param_id], self.history[n + param_id]
 
+    def fused_histories(self):
+        n = len(self.net.learnable_params)
+        return [self.history[:n], self.history[n:2 * n]]
+
 
 class AdaDeltaSolver(_TwoHistorySolver):
     type = "AdaDelta"
+    fused_rule = "adadelta"
+
+    def fused_constants(self):
+        return (self.param.momentum, self.param.delta)
 
     def compute_update_value(self, param_id, rate):
         blob = self.net.learnable_params[param_id]
@@ -93,6 +109,21 @@ class AdaDeltaSolver(_TwoHistorySolver):
 
 class AdamSolver(_TwoHistorySolver):
     type = "Adam"
+    fused_rule = "adam"
+
+    def correction(self, t):
+        """sqrt(1 - b2^t) / (1 - b1^t) at t = iter + 1, with b1, b2 in dtype ``t``."""
+        step_t = self.iter + 1
+        beta1, beta2 = float(t(self.param.momentum)), float(t(self.param.momentum2))
+        return math.sqrt(1.0 - math.pow(beta2, step_t)) / (1.0 - math.pow(beta1, step_t))
+
+    def fused_constants(self):
+        return (self.param.momentum, self.param.momentum2, self.param.delta)
+
+    def fused_rates(self, rate):
+        t = self.net.learnable_params[0].dtype.type
+        correction = self.correction(t)
+        return [r * correction for r in super().fused_rates(rate)]
 
     def compute_update_value(self, param_id, rate):
         blob = self.net.learnable_params[param_id]
@@ -101,9 +132,7 @@ class AdamSolver(_TwoHistorySolver):
         beta1 = t(self.param.momentum)
         beta2 = t(self.param.momentum2)
         m, v = self.histories(param_id)
-        step_t = self.iter + 1
-        correction = math.sqrt(1.0 - math.pow(float(beta2), step_t)) / \
-            (1.0 - math.pow(float(beta1), step_t))
+        correction = self.correction(t)
         m.data[...] = (t(1) - beta1) * g + beta1 * m.data
         v.data[...] = (t(1) - beta2) * (g * g) + beta2 * v.data
         local_rate = t(self.local_rate(param_id, rate) * correction)

@@ -7,12 +7,17 @@ mu = ``momentum`` and h the history (one blob per learnable param):
   Nesterov:  h_prev = h; h <- lr * g + mu * h; update = (1 + mu) * h - mu * h_prev
 
 The update is written into the param diff; the solver then does data -= diff.
+``fused_rule``: the rule's kernel in kernels/solver.cu (see update.py).
 """
 from .base import Solver
 
 
 class SGDSolver(Solver):
     type = "SGD"
+    fused_rule = "sgd"
+
+    def fused_constants(self):
+        return (self.param.momentum,)
 
     def compute_update_value(self, param_id, rate):
         blob = self.net.learnable_params[param_id]
@@ -26,6 +31,7 @@ class SGDSolver(Solver):
 
 class NesterovSolver(SGDSolver):
     type = "Nesterov"
+    fused_rule = "nesterov"
 
     def compute_update_value(self, param_id, rate):
         blob = self.net.learnable_params[param_id]

@@ -7,21 +7,34 @@ local_decay = weight_decay * decay_mult_i (L2: diff += local_decay * data,
 L1: diff += local_decay * sign(data)); ``compute_update_value(i, rate)`` (the
 subclass's rule, with local_rate = rate * lr_mult_i, writing the step into the
 diff); finally data -= diff for every learnable param.
+
+On the GPU and under ``kernels.emulate()`` a built-in rule runs all of this as
+one fused kernel over every param (``fused.py``), with the same results.
 """
 import logging
 
 import numpy as np
 
-from . import lr_policy
+from . import fused, lr_policy
 from .errors import SolverError
 from .testing import _g
 
 log = logging.getLogger("pycaffe_lowbit")
 
 
+_STEPS = ("clip_gradients", "normalize", "regularize", "local_rate", "update_params")
+
+
 class ParamUpdate:
     """Mixin of ``Solver``: the rate, clipping, normalisation, regularisation,
-    the rule's ``compute_update_value`` (subclasses) and data -= diff."""
+    the rule's ``compute_update_value`` (subclasses) and data -= diff.
+
+    A rule class that has a fused kernel (``kernels/solver.cu``) names it in
+    ``fused_rule`` beside its ``compute_update_value`` and gives the kernel's
+    inputs: ``fused_constants()`` (its scalars), ``fused_histories()`` and
+    ``fused_rates(rate)`` when they differ from the defaults here."""
+
+    fused_rule = None
 
     def get_learning_rate(self):
         """The current rate; advances ``current_step`` (step, multistep)."""
@@ -34,6 +47,9 @@ class ParamUpdate:
         p = self.param
         if p.display and self.iter % p.display == 0:
             log.info("Iteration %d, lr = %s", self.iter, _g(np.float32(rate)))
+        if self._fused():
+            fused.apply_update(self, rate)
+            return
         self.clip_gradients()
         for i in range(len(self.net.learnable_params)):
             self.normalize(i)
@@ -41,23 +57,55 @@ class ParamUpdate:
             self.compute_update_value(i, rate)
         self.update_params()
 
-    def clip_gradients(self):
+    def _fused(self):
+        """Whether this update runs fused: the class giving ``compute_update_value``
+        names a kernel, no step is overridden, the arrays suit the kernels."""
+        owner = next(k for k in type(self).__mro__ if "compute_update_value" in vars(k))
+        if vars(owner).get("fused_rule") is None:
+            return False
+        if any(getattr(type(self), step) is not getattr(ParamUpdate, step) for step in _STEPS):
+            return False
+        return fused.usable(self)
+
+    def fused_histories(self):
+        """The history lists the fused kernel updates (one per param each)."""
+        return [self.history[:len(self.net.learnable_params)]]
+
+    def fused_rates(self, rate):
+        """The step's rate per param, as ``compute_update_value`` uses it."""
+        return [self.local_rate(i, rate) for i in range(len(self.net.learnable_params))]
+
+    def fused_constants(self):
+        return ()
+
+    def clip_scale(self, sum_of_squares):
+        """Caffe's ClipGradients test: with ``clip_gradients`` >= 0 and the L2 norm
+        of all diffs sqrt(``sum_of_squares()``) above it, clip / norm (logged);
+        else None."""
         clip = self.param.clip_gradients
         if clip < 0:
-            return
-        params = self.net.learnable_params
+            return None
+        l2norm = float(np.sqrt(sum_of_squares()))
+        if l2norm <= clip:
+            return None
+        scale = clip / l2norm
+        log.info("Gradient clipping: scaling down gradients (L2 norm %s > %s) by "
+                 "scale factor %s", _g(np.float32(l2norm)), _g(np.float32(clip)),
+                 _g(np.float32(scale)))
+        return scale
+
+    def _sum_of_squares(self):
         sumsq = 0.0
-        for blob in params:
+        for blob in self.net.learnable_params:
             d = blob.diff
             sumsq += float((d.astype(np.float64) ** 2).sum()) if d.dtype == np.float32 \
                 else float((d * d).sum())
-        l2norm = float(np.sqrt(sumsq))
-        if l2norm > clip:
-            scale = clip / l2norm
-            log.info("Gradient clipping: scaling down gradients (L2 norm %s > %s) by "
-                     "scale factor %s", _g(np.float32(l2norm)), _g(np.float32(clip)),
-                     _g(np.float32(scale)))
-            for blob in params:
+        return sumsq
+
+    def clip_gradients(self):
+        scale = self.clip_scale(self._sum_of_squares)
+        if scale is not None:
+            for blob in self.net.learnable_params:
                 blob.diff *= blob.dtype.type(scale)
 
     def normalize(self, param_id):

@@ -12,6 +12,7 @@ import pytest
 
 from support import golden
 import pycaffe_lowbit as caffe
+from pycaffe_lowbit.core import backend
 from support.paths import SHARED
 from pycaffe_lowbit.io.text import parse_net_text
 
@@ -54,11 +55,17 @@ def test_binary_default_needs_the_message_for_hwgq_meaning(tmp_path, xp):
 
 
 # -- whole nets --------------------------------------------------------------
+def _put(array, values):
+    """array[...] = host ``values``, on the array's device."""
+    array[...] = backend.to_device(np.asarray(values, array.dtype),
+                                   backend.get_array_module(array))
+
+
 def set_params(net, d):
     for k in d.files:
         if k.startswith("param__"):
             _, layer, i = k.split("__")
-            net.params[layer][int(i)].data[...] = d[k]
+            _put(net.params[layer][int(i)].data, d[k])
 
 
 def forward_on_caffe_inputs(net, d, rules=None):
@@ -83,7 +90,7 @@ def forward_on_caffe_inputs(net, d, rules=None):
             key = "out__" + top
             if last_writer[top] == i and key in d.files:
                 compare(rules, key, net.blobs[top].data, d[key])
-                net.blobs[top].data[...] = d[key]
+                _put(net.blobs[top].data, d[key])
 
 
 def compare(rules, key, ours, ref):
@@ -114,7 +121,7 @@ def check_backward(net, d, rules=None):
     (1e-4 relative, or ``rules[key](key, ours, caffe)`` where given)."""
     for k in d.files:
         if k.startswith("topdiff__"):
-            net.blobs[k[9:]].diff[...] = d[k]
+            _put(net.blobs[k[9:]].diff, d[k])
     net.backward()
     for k in d.files:
         if k.startswith(("diff__", "blobdiff__")):
@@ -127,15 +134,15 @@ def check_backward(net, d, rules=None):
         compare(rules, k, ours, d[k])
 
 
-def test_lenet_hwgq_matches_fork():
+def test_lenet_hwgq_matches_fork(xp):
     """LeNet-HWGQ in TRAIN (BatchNorm on batch statistics), every layer binary:
     every blob, gradient and BatchNorm update to 1e-4, each layer on Caffe's
     inputs (see ``forward_on_caffe_inputs``)."""
     d = np.load(golden.case_path("hwgq/nets", "net_lenet_hwgq_3ne"))
     net = caffe.Net(parse_net_text(str(d["prototxt"])), caffe.TRAIN)
     set_params(net, d)
-    net.blobs["data"].data[...] = d["in__data"]
-    net.blobs["label"].data[...] = d["in__label"]
+    _put(net.blobs["data"].data, d["in__data"])
+    _put(net.blobs["label"].data, d["in__label"])
     forward_on_caffe_inputs(net, d)
     check_outputs(net, d)
     check_backward(net, d)

@@ -1,6 +1,7 @@
 """The golden runs of official Caffe: LeNet on a digits LMDB, 40 iterations of
 each solver (tests/fixtures/golden/solvers), and a resume from Caffe's own
-.solverstate."""
+.solverstate; on every backend of the ``xp`` fixture (``kernels``: the layers'
+kernels and the fused update of kernels/solver.cu, run on the CPU)."""
 import os
 import re
 
@@ -31,7 +32,7 @@ DEFAULT_FINAL_WEIGHT_RTOL = 0.08
 
 
 @pytest.mark.parametrize("run", GOLDEN_RUNS)
-def test_golden_run(run, loglines, monkeypatch):
+def test_golden_run(run, loglines, monkeypatch, xp):
     monkeypatch.chdir(solver_data.SOLVERS)   # Caffe's working directory: Data sources
     golden = np.load(os.path.join(solver_data.SOLVERS, run + ".npz"))
     solver = get_solver(solver_data.golden_solver_param(run))
@@ -107,7 +108,7 @@ def test_golden_run(run, loglines, monkeypatch):
             assert np.sum(w * w) == pytest.approx(stats[2], rel=2 * tol), (run, key)
 
 
-def test_resume_from_caffes_solverstate_continues_as_caffe(monkeypatch):
+def test_resume_from_caffes_solverstate_continues_as_caffe(monkeypatch, xp):
     """A fresh solver restores official Caffe's lenet_resume_iter_20.solverstate
     and runs iterations 20..39 with Caffe's losses (resume.npz loss_resumed)."""
     monkeypatch.chdir(solver_data.SOLVERS)

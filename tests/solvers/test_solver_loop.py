@@ -10,11 +10,11 @@ from pycaffe_lowbit.io import text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import SGDSolver, NesterovSolver, AdaGradSolver, AdamSolver, SolverError, get_solver
 from support import solver_data
-from support.tiny_solver import W0, B0, make_batches, grads, tiny_solver, reference, F32, run_and_compare
+from support.tiny_solver import W0, B0, make_batches, grads, tiny_solver, reference, F32, run_and_compare, params
 
 
 # -- loop features ----------------------------------------------------------------------
-def test_iter_size_accumulates_and_normalizes(loglines):
+def test_iter_size_accumulates_and_normalizes(loglines, xp):
     batches = make_batches("acc", n_batches=4)
     solver = tiny_solver("SGD", key="acc", momentum=0.9, weight_decay=0.01, iter_size=2,
                          display=1)
@@ -22,15 +22,14 @@ def test_iter_size_accumulates_and_normalizes(loglines):
                                  weight_decay=F32(0.01), iter_size=2)
     for it in range(4):
         solver.step(1)
-        np.testing.assert_allclose(solver.net.params["ip"][0].data, expected[it][0],
-                                   rtol=1e-10)
+        np.testing.assert_allclose(params(solver)[0], expected[it][0], rtol=1e-10)
         assert solver.smoothed_loss == pytest.approx(losses[it], rel=1e-6)
     # iter_size 2 on batches (b0, b1) differs from iter_size 1 on b0 alone
     single, _ = reference("SGD", batches, 1, momentum=F32(0.9), weight_decay=F32(0.01))
     assert not np.allclose(single[0][0], expected[0][0])
 
 
-def test_clip_gradients_scales_and_logs(loglines):
+def test_clip_gradients_scales_and_logs(loglines, xp):
     batches = make_batches("clip", n_batches=2)
     solver = tiny_solver("SGD", key="clip", momentum=0.9, clip_gradients=0.1, display=1,
                          weight_decay=0.01)
@@ -47,7 +46,7 @@ def test_clip_gradients_scales_and_logs(loglines):
     assert float(clips[0].group(2)) == pytest.approx(F32(0.1) / norm, rel=1e-5)
 
 
-def test_clip_gradients_below_threshold_is_a_no_op(loglines):
+def test_clip_gradients_below_threshold_is_a_no_op(loglines, xp):
     batches = make_batches("noclip", n_batches=2)
     solver = tiny_solver("SGD", key="noclip", momentum=0.9, clip_gradients=1e6)
     expected, _ = reference("SGD", batches, 2, momentum=F32(0.9))
@@ -56,7 +55,7 @@ def test_clip_gradients_below_threshold_is_a_no_op(loglines):
 
 
 @pytest.mark.parametrize("reg", ["L2", "L1"])
-def test_regularization(reg):
+def test_regularization(reg, xp):
     batches = make_batches("reg", n_batches=2)
     solver = tiny_solver("SGD", key="reg", momentum=0.5, weight_decay=0.05,
                          regularization_type=reg)
@@ -65,19 +64,18 @@ def test_regularization(reg):
     run_and_compare(solver, expected, 4)
 
 
-def test_l1_by_hand():
+def test_l1_by_hand(xp):
     batches = make_batches("l1", n_batches=1)
     solver = tiny_solver("SGD", key="l1", weight_decay=0.1, regularization_type="L1",
                          net_kwargs=dict(decay_b=0.0))
     gw, gb, _ = grads(W0, B0, batches[0])
     solver.step(1)
-    np.testing.assert_allclose(solver.net.params["ip"][0].data,
-                               W0 - F32(0.1) * (gw + F32(0.1) * np.sign(W0)), rtol=1e-12)
-    np.testing.assert_allclose(solver.net.params["ip"][1].data, B0 - 2 * F32(0.1) * gb,
-                               rtol=1e-12)
+    w, b = params(solver)
+    np.testing.assert_allclose(w, W0 - F32(0.1) * (gw + F32(0.1) * np.sign(W0)), rtol=1e-12)
+    np.testing.assert_allclose(b, B0 - 2 * F32(0.1) * gb, rtol=1e-12)
 
 
-def test_unknown_regularization_type():
+def test_unknown_regularization_type(xp):
     make_batches("badreg", n_batches=1)
     solver = tiny_solver("SGD", key="badreg", weight_decay=0.1, regularization_type="L3")
     with pytest.raises(SolverError, match="Unknown regularization type: L3"):
@@ -87,28 +85,27 @@ def test_unknown_regularization_type():
     ok.step(1)
 
 
-def test_lr_mult_and_decay_mult():
+def test_lr_mult_and_decay_mult(xp):
     batches = make_batches("mult", n_batches=2)
     kw = dict(lr_w=0.5, lr_b=0.0, decay_w=3.0, decay_b=2.0)
     solver = tiny_solver("SGD", key="mult", momentum=0.9, weight_decay=0.01, net_kwargs=kw)
     expected, _ = reference("SGD", batches, 3, momentum=F32(0.9), weight_decay=F32(0.01),
                             lr_mult=(0.5, 0.0), decay_mult=(3.0, 2.0))
     run_and_compare(solver, expected, 3)
-    np.testing.assert_array_equal(solver.net.params["ip"][1].data, B0)   # lr_mult 0
+    np.testing.assert_array_equal(params(solver)[1], B0)   # lr_mult 0
 
 
-def test_lr_policy_drives_updates():
+def test_lr_policy_drives_updates(xp):
     batches = make_batches("policy", n_batches=1)
     solver = tiny_solver("SGD", key="policy", lr_policy="step", gamma=0.5, stepsize=1)
-    w = solver.net.params["ip"][0]
-    before = w.data.copy()
+    before = params(solver)[0]
     solver.step(1)
     gw, _, _ = grads(W0, B0, batches[0])
-    np.testing.assert_allclose(w.data, before - F32(0.1) * gw, rtol=1e-12)
-    before = w.data.copy()
-    gw, _, _ = grads(w.data, solver.net.params["ip"][1].data, batches[0])
+    np.testing.assert_allclose(params(solver)[0], before - F32(0.1) * gw, rtol=1e-12)
+    before, b = params(solver)
+    gw, _, _ = grads(before, b, batches[0])
     solver.step(1)
-    np.testing.assert_allclose(w.data, before - F32(0.1) * 0.5 * gw, rtol=1e-10)
+    np.testing.assert_allclose(params(solver)[0], before - F32(0.1) * 0.5 * gw, rtol=1e-10)
     assert solver.current_step == 1
 
 

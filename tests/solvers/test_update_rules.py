@@ -1,5 +1,6 @@
-"""Solvers: each update rule against its closed form on a tiny float64 net,
-and Caffe's checks of the SolverParameter."""
+"""Solvers: each update rule against its closed form on a tiny float64 net
+(on every backend of the ``xp`` fixture: ``kernels`` runs the fused update of
+kernels/solver.cu), and Caffe's checks of the SolverParameter."""
 import numpy as np
 import pytest
 
@@ -7,7 +8,7 @@ from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import SGDSolver, NesterovSolver, AdaGradSolver, RMSPropSolver, AdaDeltaSolver, AdamSolver, SolverError, get_solver
 from support import solver_data
-from support.tiny_solver import W0, B0, make_batches, grads, tiny_solver, reference, F32, run_and_compare
+from support.tiny_solver import W0, B0, make_batches, grads, tiny_solver, reference, F32, run_and_compare, params
 
 
 # -- closed-form update rules ---------------------------------------------------------
@@ -23,7 +24,7 @@ RULES = [
 
 
 @pytest.mark.parametrize("rule,cls,fields", RULES, ids=[r[0] for r in RULES])
-def test_update_rule_closed_form(rule, cls, fields):
+def test_update_rule_closed_form(rule, cls, fields, xp):
     batches = make_batches("rule")
     solver = tiny_solver(rule, key="rule", **fields)
     assert type(solver) is cls and solver.type == rule
@@ -41,22 +42,22 @@ def test_constructor_classes(rule, cls, fields):
     assert type(solver) is cls
 
 
-def test_sgd_first_step_by_hand():
+def test_sgd_first_step_by_hand(xp):
     batches = make_batches("hand", n_batches=1)
     solver = tiny_solver("SGD", key="hand", momentum=0.9, base_lr=0.1)
     gw, gb, loss = grads(W0, B0, batches[0])
     solver.step(1)
-    w, b = solver.net.params["ip"]
-    np.testing.assert_allclose(w.data, W0 - F32(0.1) * gw, rtol=1e-12)
-    np.testing.assert_allclose(b.data, B0 - 2 * F32(0.1) * gb, rtol=1e-12)   # lr_mult 2
+    w, b = params(solver)
+    np.testing.assert_allclose(w, W0 - F32(0.1) * gw, rtol=1e-12)
+    np.testing.assert_allclose(b, B0 - 2 * F32(0.1) * gb, rtol=1e-12)   # lr_mult 2
     assert solver.smoothed_loss == pytest.approx(F32(loss), rel=1e-6)
     solver.step(1)
     gw2, _, _ = grads(W0 - F32(0.1) * gw, B0 - 2 * F32(0.1) * gb, batches[0])
     np.testing.assert_allclose(
-        w.data, W0 - F32(0.1) * gw - (F32(0.1) * gw2 + F32(0.9) * F32(0.1) * gw), rtol=1e-10)
+        params(solver)[0], W0 - F32(0.1) * gw - (F32(0.1) * gw2 + F32(0.9) * F32(0.1) * gw), rtol=1e-10)
 
 
-def test_adam_bias_correction_uses_iter():
+def test_adam_bias_correction_uses_iter(xp):
     """Adam's t is iter + 1: a restored iteration counter changes the step."""
     make_batches("adam", n_batches=1)
     a = tiny_solver("Adam", key="adam", momentum=0.9, momentum2=0.999, base_lr=0.01)
@@ -64,7 +65,7 @@ def test_adam_bias_correction_uses_iter():
     b.iter = 10
     a.step(1)
     b.step(1)
-    assert not np.allclose(a.net.params["ip"][0].data, b.net.params["ip"][0].data)
+    assert not np.allclose(params(a)[0], params(b)[0])
 
 
 # -- Caffe's checks -----------------------------------------------------------------

@@ -48,8 +48,8 @@ def tiny_solver(cls_or_type, key="tiny", test_key=None, net_kwargs=None, **field
     else:
         solver = cls_or_type(p)
     w, b = solver.net.params["ip"]
-    w.data[...] = W0
-    b.data[...] = B0
+    w.set_values(W0)
+    b.set_values(B0)
     return solver
 
 
@@ -118,11 +118,16 @@ def reference(rule, batches, iters, base_lr=float(np.float32(0.1)), momentum=0.0
 F32 = lambda v: float(np.float32(v))  # noqa: E731  proto floats are float32
 
 
+def params(solver):
+    """(W, b) of the tiny net: copies on the host."""
+    return tuple(backend.to_numpy(p.data).copy() for p in solver.net.params["ip"])
+
+
 def run_and_compare(solver, expected, iters, rtol=1e-10):
     for it in range(iters):
         solver.step(1)
-        w, b = solver.net.params["ip"]
-        np.testing.assert_allclose(w.data, expected[it][0], rtol=rtol, atol=1e-12,
+        w, b = params(solver)
+        np.testing.assert_allclose(w, expected[it][0], rtol=rtol, atol=1e-12,
                                    err_msg="W after iteration %d" % it)
-        np.testing.assert_allclose(b.data, expected[it][1], rtol=rtol, atol=1e-12,
+        np.testing.assert_allclose(b, expected[it][1], rtol=rtol, atol=1e-12,
                                    err_msg="b after iteration %d" % it)
