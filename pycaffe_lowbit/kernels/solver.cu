@@ -15,7 +15,8 @@
 // (solvers/update.py, sgd.py, adaptive.py), so the results are the same bits:
 //   g = diff clip_scale iter_scale (+ decay data | + decay sign(data))
 //   the rule: the history update and the step u (below, per kernel)
-//   diff = u; data = data - u, then clamped to [-clip, clip] when clipped.
+//   diff = u; data = data - u, then clamped to [-clip, clip] when clipped
+//   (with apply = 0 only diff = u: the solver checks the update first).
 // Products are rounded on their own (lowbit_mul: no FMA), as NumPy's are.
 
 __device__ float lowbit_mul(float a, float b) { return __fmul_rn(a, b); }
@@ -45,7 +46,7 @@ template <typename T>
 struct LowbitSolverItem {
   const unsigned long long* arrays;
   const T* per_param;
-  int n_params, p;
+  int n_params, p, apply;
   index_t j;
   T g;
   __device__ T* array(const int kind) const {
@@ -59,8 +60,9 @@ template <typename T>
 __device__ LowbitSolverItem<T> lowbit_solver_item(
     const index_t i, const int n_params, const index_t* offsets,
     const unsigned long long* arrays, const T* per_param, const unsigned char* reg,
-    const T clip_scale, const T iter_scale) {
+    const T clip_scale, const T iter_scale, const int apply) {
   LowbitSolverItem<T> e;
+  e.apply = apply;
   e.arrays = arrays;
   e.per_param = per_param;
   e.n_params = n_params;
@@ -75,11 +77,13 @@ __device__ LowbitSolverItem<T> lowbit_solver_item(
   return e;
 }
 
-// diff = u; data -= u; clip_data
+// diff = u; then, with apply, data -= u and clip_data (without: the caller
+// checks the update values first, then applies them itself)
 template <typename T>
 __device__ void lowbit_solver_step(const LowbitSolverItem<T>& e, const T u) {
   const T clip = e.per_param[2 * e.n_params + e.p];
   e.at(1) = u;
+  if (!e.apply) return;
   T w = e.at(0) - u;
   if (clip >= T(0)) w = w < -clip ? -clip : (w > clip ? clip : w);
   e.at(0) = w;
@@ -90,10 +94,10 @@ template <typename T>
 __global__ void lowbit_sgd_update(const index_t n, const int n_params, const index_t* offsets,
                                   const unsigned long long* arrays, const T* per_param,
                                   const unsigned char* reg, const T clip_scale,
-                                  const T iter_scale, const T momentum) {
+                                  const T iter_scale, const int apply, const T momentum) {
   LOWBIT_KERNEL_LOOP(i, n) {
     const LowbitSolverItem<T> e = lowbit_solver_item(i, n_params, offsets, arrays, per_param,
-                                                     reg, clip_scale, iter_scale);
+                                                     reg, clip_scale, iter_scale, apply);
     const T v = lowbit_mul(e.rate(), e.g) + lowbit_mul(momentum, e.at(2));
     e.at(2) = v;
     lowbit_solver_step(e, v);
@@ -106,10 +110,11 @@ __global__ void lowbit_nesterov_update(const index_t n, const int n_params,
                                        const index_t* offsets, const unsigned long long* arrays,
                                        const T* per_param, const unsigned char* reg,
                                        const T clip_scale, const T iter_scale,
+                                       const int apply,
                                        const T momentum) {
   LOWBIT_KERNEL_LOOP(i, n) {
     const LowbitSolverItem<T> e = lowbit_solver_item(i, n_params, offsets, arrays, per_param,
-                                                     reg, clip_scale, iter_scale);
+                                                     reg, clip_scale, iter_scale, apply);
     const T previous = e.at(2);
     const T v = lowbit_mul(e.rate(), e.g) + lowbit_mul(momentum, previous);
     e.at(2) = v;
@@ -122,10 +127,11 @@ template <typename T>
 __global__ void lowbit_adagrad_update(const index_t n, const int n_params,
                                       const index_t* offsets, const unsigned long long* arrays,
                                       const T* per_param, const unsigned char* reg,
-                                      const T clip_scale, const T iter_scale, const T delta) {
+                                      const T clip_scale, const T iter_scale,
+                                      const int apply, const T delta) {
   LOWBIT_KERNEL_LOOP(i, n) {
     const LowbitSolverItem<T> e = lowbit_solver_item(i, n_params, offsets, arrays, per_param,
-                                                     reg, clip_scale, iter_scale);
+                                                     reg, clip_scale, iter_scale, apply);
     const T v = e.at(2) + lowbit_mul(e.g, e.g);
     e.at(2) = v;
     lowbit_solver_step(e, lowbit_mul(e.rate(), e.g / (sqrt(v) + delta)));
@@ -138,10 +144,11 @@ __global__ void lowbit_rmsprop_update(const index_t n, const int n_params,
                                       const index_t* offsets, const unsigned long long* arrays,
                                       const T* per_param, const unsigned char* reg,
                                       const T clip_scale, const T iter_scale,
+                                      const int apply,
                                       const T rms_decay, const T delta) {
   LOWBIT_KERNEL_LOOP(i, n) {
     const LowbitSolverItem<T> e = lowbit_solver_item(i, n_params, offsets, arrays, per_param,
-                                                     reg, clip_scale, iter_scale);
+                                                     reg, clip_scale, iter_scale, apply);
     const T v = lowbit_mul(T(1) - rms_decay, lowbit_mul(e.g, e.g))
                 + lowbit_mul(rms_decay, e.at(2));
     e.at(2) = v;
@@ -156,10 +163,11 @@ __global__ void lowbit_adadelta_update(const index_t n, const int n_params,
                                        const index_t* offsets, const unsigned long long* arrays,
                                        const T* per_param, const unsigned char* reg,
                                        const T clip_scale, const T iter_scale,
+                                       const int apply,
                                        const T momentum, const T delta) {
   LOWBIT_KERNEL_LOOP(i, n) {
     const LowbitSolverItem<T> e = lowbit_solver_item(i, n_params, offsets, arrays, per_param,
-                                                     reg, clip_scale, iter_scale);
+                                                     reg, clip_scale, iter_scale, apply);
     const T keep = T(1) - momentum;
     const T v = lowbit_mul(keep, lowbit_mul(e.g, e.g)) + lowbit_mul(momentum, e.at(2));
     e.at(2) = v;
@@ -175,11 +183,12 @@ template <typename T>
 __global__ void lowbit_adam_update(const index_t n, const int n_params, const index_t* offsets,
                                    const unsigned long long* arrays, const T* per_param,
                                    const unsigned char* reg, const T clip_scale,
-                                   const T iter_scale, const T beta1, const T beta2,
+                                   const T iter_scale, const int apply, const T beta1,
+                                   const T beta2,
                                    const T delta) {
   LOWBIT_KERNEL_LOOP(i, n) {
     const LowbitSolverItem<T> e = lowbit_solver_item(i, n_params, offsets, arrays, per_param,
-                                                     reg, clip_scale, iter_scale);
+                                                     reg, clip_scale, iter_scale, apply);
     const T m = lowbit_mul(T(1) - beta1, e.g) + lowbit_mul(beta1, e.at(2));
     const T v = lowbit_mul(T(1) - beta2, lowbit_mul(e.g, e.g)) + lowbit_mul(beta2, e.at(3));
     e.at(2) = m;

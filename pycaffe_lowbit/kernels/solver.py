@@ -84,16 +84,18 @@ def sum_of_squares(table):
     return float(partial.sum())
 
 
-def update(rule, table, per_param, reg, clip_scale, iter_scale, constants):
+def update(rule, table, per_param, reg, clip_scale, iter_scale, constants, apply=True):
     """One fused launch of ``rule``'s kernel over the table: ``per_param``
     (3 P,) the rates, decays and clips, ``reg`` (P,) uint8 (see solver.cu);
     ``clip_scale``, ``iter_scale`` and the rule's ``constants`` (momentum...)
-    are cast to the params' dtype."""
+    are cast to the params' dtype. Without ``apply`` the kernel only writes
+    the update values into the diffs (the data stays)."""
     kernel, n_hist = RULES[rule]
     if len(table.kinds) != 2 + n_hist:
         raise ValueError("rule %s updates %d histories; the table has %s"
                          % (rule, n_hist, ", ".join(table.kinds)))
     t = table.dtype.type
     launch(FAMILY, kernel, table.n, table.n, table.count, table.offsets, table.addresses,
-           per_param, reg, t(clip_scale), t(iter_scale), *[t(c) for c in constants],
+           per_param, reg, t(clip_scale), t(iter_scale), np.int32(bool(apply)),
+           *[t(c) for c in constants],
            dtype=table.dtype)

@@ -237,16 +237,6 @@ class Solver(SolverNets, ParamUpdate):
                 self.requested_early_exit = True
                 break
 
-    def update_params(self):
-        """``ParamUpdate.update_params``, unless an update value is not finite
-        (checked when ``nan_effect`` is not "none"; see ``divergence``)."""
-        if self.nan_effect != "none":
-            reason = divergence.check_update(self)
-            if reason:
-                divergence.diverged(self, reason)
-                return
-        super().update_params()
-
     def _update_smoothed_loss(self, loss, start_iter, average_loss):
         loss = float(loss)
         if len(self.losses) < average_loss:

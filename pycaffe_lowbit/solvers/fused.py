@@ -82,12 +82,15 @@ def _table(solver, arrays):
     return cached[1:]
 
 
-def apply_update(solver, rate):
-    """The update of one iteration, fused (after the rate was logged)."""
+def apply_update(solver, rate, apply=True):
+    """The update of one iteration, fused (after the rate was logged); without
+    ``apply`` the update values are left in the diffs and the data untouched
+    (the solver checks them, then applies them with ``update_params``)."""
     table, statics, reg = _table(solver, _arrays(solver))
     scale = solver.clip_scale(lambda: ksolver.sum_of_squares(table))
     iter_size = solver.param.iter_size
     per_param = table.per_param(solver.fused_rates(rate) + statics)
     ksolver.update(solver.fused_rule, table, per_param, reg,
                    1.0 if scale is None else scale,
-                   1.0 if iter_size == 1 else 1.0 / iter_size, solver.fused_constants())
+                   1.0 if iter_size == 1 else 1.0 / iter_size, solver.fused_constants(),
+                   apply=apply)

@@ -10,12 +10,17 @@ diff); finally data -= diff for every learnable param.
 
 On the GPU and under ``kernels.emulate()`` a built-in rule runs all of this as
 one fused kernel over every param (``fused.py``), with the same results.
+
+With ``nan_effect`` other than "none" (``divergence.py``), the update values
+are checked before they are applied: a non-finite one stops training with the
+weights as they were (the fused kernel then only writes the values, and
+``update_params`` checks and applies them).
 """
 import logging
 
 import numpy as np
 
-from . import fused, lr_policy
+from . import divergence, fused, lr_policy
 from .errors import SolverError
 from .testing import _g
 
@@ -35,6 +40,7 @@ class ParamUpdate:
     ``fused_rates(rate)`` when they differ from the defaults here."""
 
     fused_rule = None
+    nan_effect = "none"     # the Solver's: "stop" | "snapshot" | "none" (divergence.py)
 
     def get_learning_rate(self):
         """The current rate; advances ``current_step`` (step, multistep)."""
@@ -48,7 +54,10 @@ class ParamUpdate:
         if p.display and self.iter % p.display == 0:
             log.info("Iteration %d, lr = %s", self.iter, _g(np.float32(rate)))
         if self._fused():
-            fused.apply_update(self, rate)
+            checked = self.nan_effect != "none"
+            fused.apply_update(self, rate, apply=not checked)
+            if checked:
+                self.update_params()
             return
         self.clip_gradients()
         for i in range(len(self.net.learnable_params)):
@@ -137,7 +146,14 @@ class ParamUpdate:
     def update_params(self):
         """Net::Update: data -= diff for every learnable param (in place, so
         every net sharing the arrays sees it); then, for a param whose ParamSpec
-        has ``clip_data`` c > 0 (ours, off by default), data = clip(data, -c, c)."""
+        has ``clip_data`` c > 0 (ours, off by default), data = clip(data, -c, c).
+        Not applied when an update value is not finite and ``nan_effect`` asks
+        for the check (``divergence``)."""
+        if self.nan_effect != "none":
+            reason = divergence.check_update(self)
+            if reason:
+                divergence.diverged(self, reason)
+                return
         for blob, clip in zip(self.net.learnable_params, self.net.params_clip_data):
             blob.data -= blob.diff
             if clip > 0:

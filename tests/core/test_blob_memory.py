@@ -3,7 +3,6 @@ need (a MemoryError, as pycaffe's std::bad_alloc), and the net names the layer
 and the top or param, instead of a MemoryError from deep inside NumPy."""
 import types
 
-import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe

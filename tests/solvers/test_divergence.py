@@ -76,7 +76,7 @@ def test_nan_gradient_names_where_the_backward_pass_made_it(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
-def test_non_finite_update_with_finite_gradients(tmp_path):
+def test_non_finite_update_with_finite_gradients(tmp_path, xp):
     """base_lr 1e37 times a gradient > 34 overflows float32: the update is inf."""
     net = DATA % 30 + IP % ("ip", "x", "y", 2) + LOSS % "y"
     solver = make_solver(tmp_path, net, "stop", base_lr=1e37, momentum=0.0)
@@ -87,6 +87,23 @@ def test_non_finite_update_with_finite_gradients(tmp_path):
         "Iteration 0: the update of layer 'ip' (InnerProduct) param 0 is not finite "
         "(loss and gradients are); lower base_lr or clip_gradients; stopped")
     for a, b in zip(weights(solver), start):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_checked_fused_update_equals_the_unchecked_one(tmp_path):
+    """On the kernel path the fused kernel writes the update values, the
+    solver checks them and applies them: the weights are those of the
+    unchecked fused update, bit for bit."""
+    from support.kernel_coverage import launches
+    net = DATA % 1 + IP % ("ip", "x", "y", 2) + LOSS % "y"
+    result = {}
+    for effect in ("none", "stop"):
+        with launches() as seen:
+            solver = make_solver(tmp_path, net, effect)
+            solver.step(3)
+        assert ("solver", "lowbit_sgd_update") in seen and solver.diverged is None
+        result[effect] = weights(solver)
+    for a, b in zip(result["none"], result["stop"]):
         np.testing.assert_array_equal(a, b)
 
 
