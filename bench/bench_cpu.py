@@ -42,7 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", default="1",
                    help="thread counts, comma-separated (e.g. 1,2): one child process each")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    p.add_argument("--iters", type=int, default=1, help="timed iterations per round (default 1)")
+    p.add_argument("--iters", type=int, default=0,
+                   help="timed iterations per round (default 0: as many as fit in about "
+                        "0.3 s of ours, 1 to 20)")
     p.add_argument("--caffe", default=None,
                    help="official Caffe binary (default $REFCAFFE_HOME or ~/.cache/refcaffe/"
                         "caffe/build/tools/caffe, from ../shared/refcaffe/build.sh)")
@@ -63,8 +65,8 @@ def parse_args(argv=None):
         p.error("--threads takes comma-separated integers")
     if not args.threads or min(args.threads) < 1:
         p.error("--threads must be >= 1")
-    if args.rounds < 1 or args.iters < 1:
-        p.error("--rounds and --iters must be >= 1")
+    if args.rounds < 1 or args.iters < 0:
+        p.error("--rounds must be >= 1 and --iters >= 0")
     return args
 
 
@@ -175,7 +177,9 @@ def bench_net(name, args, threads, ctx):
     n = len(net.layers)
     fwd, bwd = [0.0] * n, [0.0] * n
     # warm-up (Caffe's own run does one forward and backward before timing)
-    ours_step(solver) if solver is not None else ours_iteration(net)
+    warm = ours_step(solver) if solver is not None else ours_iteration(net)
+    iters = args.iters or max(1, min(20, int(0.3 / max(warm, 1e-6))))
+    res["iters"] = iters
     if tnet is not None:
         torch_iteration(tnet, inputs, opt)
     best_caffe_round = None
@@ -183,7 +187,7 @@ def bench_net(name, args, threads, ctx):
         for r in range(args.rounds):
             if runner is not None:
                 try:
-                    out = runner.run(args.iters)
+                    out = runner.run(iters)
                     res["caffe"] += out["iters"]
                     if best_caffe_round is None or min(out["iters"]) < best_caffe_round:
                         best_caffe_round, res["caffe_layers"] = min(out["iters"]), out["layers"]
@@ -191,16 +195,16 @@ def bench_net(name, args, threads, ctx):
                     res["caffe_note"] = "Caffe failed on this net: %s" % str(exc).splitlines()[-1]
                     runner.close()
                     runner = None
-            for _ in range(args.iters):
+            for _ in range(iters):
                 res["ours"].append(ours_step(solver) if solver is not None
                                    else ours_iteration(net, fwd, bwd))
             if tnet is not None:
-                for _ in range(args.iters):
+                for _ in range(iters):
                     res["torch"].append(torch_iteration(tnet, inputs, opt))
             print("  round %d: Caffe %s, ours %s, PyTorch %s" % (
-                r + 1, fmt(res["caffe"][-args.iters:] if res["caffe"] else None),
-                fmt(res["ours"][-args.iters:]),
-                fmt(res["torch"][-args.iters:] if res["torch"] else None)), flush=True)
+                r + 1, fmt(res["caffe"][-iters:] if res["caffe"] else None),
+                fmt(res["ours"][-iters:]),
+                fmt(res["torch"][-iters:] if res["torch"] else None)), flush=True)
     finally:
         if runner is not None:
             runner.close()
@@ -260,8 +264,9 @@ def geomean(values):
 
 
 def summary(results, threads, args):
-    print("\nSummary, %d thread(s): best iteration of each over %d round(s) x %d "
-          "iteration(s), measured alternately in this run" % (threads, args.rounds, args.iters))
+    print("\nSummary, %d thread(s): best iteration of each over %d round(s), measured "
+          "alternately in this run (iterations per round: %s)" % (threads, args.rounds, ", ".join(
+              "%s %d" % (r["name"], r["iters"]) for r in results)))
     cols = ("net", "batch", "Caffe", "ours", "PyTorch", "ours/Caffe", "ours/PyTorch",
             "agreement layer / net")
     rows, rc, rt = [], [], []

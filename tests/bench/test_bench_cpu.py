@@ -27,11 +27,13 @@ I1202 15:17:50.5 123 caffe.cpp:412] Average Forward-Backward: 199.75 ms.
 def test_parse_args():
     args = bench_cpu.parse_args([])
     assert args.nets == list(_nets.NETS) and args.threads == [1] and args.rounds == 3
+    assert args.iters == 0 and args.caffe is None and args.layers == 0
     args = bench_cpu.parse_args(["--nets", "lenet_hwgq,alexnet", "--threads", "1,2",
                                  "--rounds", "2", "--layers", "5", "--caffe", "/x/caffe"])
     assert args.nets == ["lenet_hwgq", "alexnet"] and args.threads == [1, 2]
     assert (args.rounds, args.layers, args.caffe) == (2, 5, "/x/caffe")
-    for bad in (["--nets", "nope"], ["--threads", "0"], ["--rounds", "0"], ["--threads", "a"]):
+    for bad in (["--nets", "nope"], ["--threads", "0"], ["--rounds", "0"], ["--threads", "a"],
+                ["--iters", "-1"]):
         with pytest.raises(SystemExit):
             bench_cpu.parse_args(bad)
     assert bench_cpu._without_threads(["--threads", "1,2", "--rounds", "2", "--threads=3"]) \
@@ -94,10 +96,11 @@ def test_summary_says_n_a_without_baselines(capsys):
     args = bench_cpu.parse_args(["--rounds", "1"])
     res = {"name": "lenet_hwgq", "batch": 64, "ours": [0.03], "caffe": [], "torch": [],
            "caffe_note": _caffe.NOT_BUILT, "torch_note": "PyTorch: not installed",
-           "check": [], "layer_check": None, "caffe_layers": None}
+           "check": [], "layer_check": None, "caffe_layers": None, "iters": 4}
     bench_cpu.summary([res], 1, args)
     out = capsys.readouterr().out
     assert "| lenet_hwgq | 64    | n/a   | 30.0 ms | n/a" in out
+    assert "(iterations per round: lenet_hwgq 4)" in out
     assert "Caffe: not built; run ../shared/refcaffe/build.sh" in out
     assert "geomean ours/Caffe <= 0.8: n/a (no Caffe figure)" in out
     assert "ours/PyTorch <= 1.0 per net: n/a (no PyTorch figure)" in out
