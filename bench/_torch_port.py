@@ -22,23 +22,23 @@ Pooling (MAX/AVE, Caffe's ceil rule, global), ReLU (leaky), Sigmoid, TanH, LRN
 BatchNorm (fused with a following Scale into one ``F.batch_norm`` where that
 Scale is its only consumer), Scale, Bias, Eltwise (SUM/PROD/MAX), Concat, Slice,
 Split, Flatten, Reshape, Dropout, Softmax, SoftmaxWithLoss, EuclideanLoss,
-Accuracy and Silence (skipped). Anything else raises ``Unsupported``.
+Accuracy and Silence (skipped) in bench/_torch_layers.py; the forks' layers
+(BinaryConvolution, BinaryInnerProduct, TernaryConvolution, TernaryInnerProduct,
+with SQ's stochastic selection, and Quant) in bench/_torch_lowbit.py. Anything
+else raises ``Unsupported``.
 """
+import os
+import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pycaffe_lowbit.proto import caffe_pb2
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _torch_layers import FloatLayers, P, Unsupported, _t  # noqa: E402
+from _torch_lowbit import LowbitLayers  # noqa: E402
 
-P = caffe_pb2
-
-
-class Unsupported(Exception):
-    """The net has a layer this translation does not cover."""
-
-
-def _t(array):
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(array, dtype=np.float32)).copy())
+__all__ = ["TorchNet", "Unsupported"]
 
 
 def _hw(repeated, h, w, has_h, default, n=2):
@@ -58,7 +58,7 @@ def _caffe_pool_out(size, k, s, p):
     return out
 
 
-class TorchNet(torch.nn.Module):
+class TorchNet(FloatLayers, LowbitLayers, torch.nn.Module):
     def __init__(self, net, fuse_bn_scale=True):
         super().__init__()
         self.net = net
@@ -152,6 +152,7 @@ class TorchNet(torch.nn.Module):
         cp = lp.convolution_param
         params = self._params_of(layer)
         w = params[0]
+        wq = self._weight_fn(layer, w)
         b = params[1] if cp.bias_term else None
         nsp = w.dim() - 2
         if cp.axis not in (1, -(nsp + 2)):
@@ -163,9 +164,13 @@ class TorchNet(torch.nn.Module):
         g = cp.group
         if transpose:
             fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nsp]
-            return lambda x: [fn(x[0], w, b, stride, pad, 0, g, dil)]
+            return lambda x: [fn(x[0], wq(), b, stride, pad, 0, g, dil)]
         fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[nsp]
-        return lambda x: [fn(xx, w, b, stride, pad, dil, g) for xx in x]
+
+        def conv(x):
+            q = wq()
+            return [fn(xx, q, b, stride, pad, dil, g) for xx in x]
+        return conv
 
     def _l_Deconvolution(self, i, layer, lp):
         return self._l_Convolution(i, layer, lp, transpose=True)
@@ -198,209 +203,6 @@ class TorchNet(torch.nn.Module):
                                   % (lp.name, tuple(y[0].shape[2:]), want))
             return y
         return checked
-
-    def _l_ReLU(self, i, layer, lp):
-        slope = lp.relu_param.negative_slope
-        if slope:
-            return lambda x: [F.leaky_relu(x[0], slope)]
-        return lambda x: [F.relu(x[0])]
-
-    def _l_Sigmoid(self, i, layer, lp):
-        return lambda x: [torch.sigmoid(x[0])]
-
-    def _l_TanH(self, i, layer, lp):
-        return lambda x: [torch.tanh(x[0])]
-
-    def _l_LRN(self, i, layer, lp):
-        q = lp.lrn_param
-        size, alpha, beta, k = q.local_size, q.alpha, q.beta, q.k
-        if q.norm_region == P.LRNParameter.ACROSS_CHANNELS:
-            return lambda x: [F.local_response_norm(x[0], size, alpha, beta, k)]
-        pad = (size - 1) // 2
-
-        def within(x):
-            sq = F.avg_pool2d(x[0] * x[0], size, 1, pad, ceil_mode=True, count_include_pad=True)
-            return [x[0] * (1 + alpha * sq) ** (-beta)]
-        return within
-
-    def _l_InnerProduct(self, i, layer, lp):
-        ip = lp.inner_product_param
-        params = self._params_of(layer)
-        w = params[0]
-        b = params[1] if ip.bias_term else None
-        axis = ip.axis
-        transpose = ip.transpose
-
-        def fn(x):
-            a = axis if axis >= 0 else x[0].dim() + axis
-            xx = x[0].reshape(tuple(x[0].shape[:a]) + (-1,))
-            return [F.linear(xx, w.t() if transpose else w, b)]
-        return fn
-
-    def _batch_norm(self, i, layer, lp, scale=None):
-        bp = lp.batch_norm_param
-        use_global = layer.use_global_stats
-        eps = bp.eps
-        mean, var, factor = (layer.blobs[k].data for k in range(3))
-        f = 0.0 if float(factor.reshape(-1)[0]) == 0 else 1.0 / float(factor.reshape(-1)[0])
-        run_mean = _t(mean * f)
-        run_var = _t(var * f)
-        self.register_buffer("rm%d" % i, run_mean)
-        self.register_buffer("rv%d" % i, run_var)
-        gamma = beta = None
-        if scale is not None:
-            slayer, sidx = scale
-            sp = self._params_of(slayer)
-            gamma = sp[0]
-            beta = sp[1] if len(sp) > 1 else None
-        maf = bp.moving_average_fraction
-
-        def fn(x):
-            return [F.batch_norm(x[0], run_mean, run_var, gamma, beta,
-                                 training=not use_global, momentum=1 - maf, eps=eps)]
-        return fn
-
-    def _l_BatchNorm(self, i, layer, lp):
-        return self._batch_norm(i, layer, lp)
-
-    def _bcast(self, bshape, axis, pshape):
-        axis = axis if axis >= 0 else len(bshape) + axis
-        return (1,) * axis + tuple(pshape) + (1,) * (len(bshape) - axis - len(pshape))
-
-    def _l_Scale(self, i, layer, lp):
-        sp = lp.scale_param
-        params = self._params_of(layer)
-        bshape = self.net._blobs[self.net._bottom_id_vecs[i][0]].shape
-        two = len(lp.bottom) == 2
-        if two:
-            sshape = self.net._blobs[self.net._bottom_id_vecs[i][1]].shape
-            view = self._bcast(bshape, sp.axis, sshape)
-            bias = params[0] if sp.bias_term else None
-        else:
-            view = self._bcast(bshape, sp.axis, layer.blobs[0].shape)
-            bias = params[1] if sp.bias_term else None
-        gamma = None if two else params[0]
-
-        def fn(x):
-            s = (x[1] if two else gamma).reshape(view)
-            y = x[0] * s
-            if bias is not None:
-                y = y + bias.reshape(view)
-            return [y]
-        return fn
-
-    def _l_Bias(self, i, layer, lp):
-        bp = lp.bias_param
-        bshape = self.net._blobs[self.net._bottom_id_vecs[i][0]].shape
-        two = len(lp.bottom) == 2
-        if two:
-            view = self._bcast(bshape, bp.axis,
-                               self.net._blobs[self.net._bottom_id_vecs[i][1]].shape)
-            return lambda x: [x[0] + x[1].reshape(view)]
-        b = self._params_of(layer)[0]
-        view = self._bcast(bshape, bp.axis, layer.blobs[0].shape)
-        return lambda x: [x[0] + b.reshape(view)]
-
-    def _l_Eltwise(self, i, layer, lp):
-        ep = lp.eltwise_param
-        if ep.operation == P.EltwiseParameter.SUM:
-            coeff = list(ep.coeff) or [1.0] * len(lp.bottom)
-
-            def fn(x):
-                y = x[0] if coeff[0] == 1 else x[0] * coeff[0]
-                for c, xx in zip(coeff[1:], x[1:]):
-                    y = y + (xx if c == 1 else xx * c)
-                return [y]
-            return fn
-        if ep.operation == P.EltwiseParameter.PROD:
-            def prod(x):
-                y = x[0]
-                for xx in x[1:]:
-                    y = y * xx
-                return [y]
-            return prod
-
-        def mx(x):
-            y = x[0]
-            for xx in x[1:]:
-                y = torch.maximum(y, xx)
-            return [y]
-        return mx
-
-    def _l_Concat(self, i, layer, lp):
-        cp = lp.concat_param
-        axis = cp.concat_dim if cp.HasField("concat_dim") else cp.axis
-        return lambda x: [torch.cat(x, axis)]
-
-    def _l_Slice(self, i, layer, lp):
-        sp = lp.slice_param
-        axis = sp.slice_dim if sp.HasField("slice_dim") else sp.axis
-        sizes = [self.net._blobs[k].shape[axis] for k in self.net._top_id_vecs[i]]
-        return lambda x: list(torch.split(x[0], sizes, axis))
-
-    def _l_Split(self, i, layer, lp):
-        n = len(lp.top)
-        return lambda x: [x[0]] * n
-
-    def _shape_like_top(self, i):
-        shape = self.net._blobs[self.net._top_id_vecs[i][0]].shape
-        return lambda x: [x[0].reshape(shape)]
-
-    def _l_Flatten(self, i, layer, lp):
-        return self._shape_like_top(i)
-
-    def _l_Reshape(self, i, layer, lp):
-        return self._shape_like_top(i)
-
-    def _l_Dropout(self, i, layer, lp):
-        p = lp.dropout_param.dropout_ratio
-        return lambda x: [F.dropout(x[0], p, training=self.train_mode)]
-
-    def _l_Softmax(self, i, layer, lp):
-        axis = lp.softmax_param.axis
-        return lambda x: [F.softmax(x[0], axis)]
-
-    def _l_SoftmaxWithLoss(self, i, layer, lp):
-        axis = lp.softmax_param.axis
-        lpar = lp.loss_param
-        ignore = lpar.ignore_label if lpar.HasField("ignore_label") else None
-        if lpar.HasField("normalization"):
-            mode = lpar.normalization
-        elif lpar.HasField("normalize"):
-            mode = P.LossParameter.VALID if lpar.normalize else P.LossParameter.BATCH_SIZE
-        else:
-            mode = P.LossParameter.VALID
-        two_tops = len(lp.top) > 1
-
-        def fn(x):
-            s = x[0]
-            a = axis if axis >= 0 else s.dim() + axis
-            outer = int(np.prod(s.shape[:a])) if a else 1
-            c = s.shape[a]
-            inner = s.numel() // (outer * c)
-            logits = s.reshape(outer, c, inner)
-            labels = x[1].reshape(outer, inner).long()
-            if ignore is not None:
-                total = F.cross_entropy(logits, labels, reduction="sum", ignore_index=ignore)
-                valid = int((labels != ignore).sum())
-            else:
-                total = F.cross_entropy(logits, labels, reduction="sum")
-                valid = outer * inner
-            norm = {P.LossParameter.FULL: outer * inner, P.LossParameter.VALID: valid,
-                    P.LossParameter.BATCH_SIZE: outer, P.LossParameter.NONE: 1}[mode]
-            out = [total / max(1, norm)]
-            if two_tops:
-                out.append(F.softmax(s, a))
-            return out
-        return fn
-
-    def _l_EuclideanLoss(self, i, layer, lp):
-        return lambda x: [((x[0] - x[1]) ** 2).sum() / (2 * x[0].shape[0])]
-
-    def _l_Accuracy(self, i, layer, lp):
-        return lambda x: None
-
-    _l_Silence = _l_Accuracy
 
     # -- running -----------------------------------------------------------------
     def inputs_from_net(self):
@@ -478,3 +280,103 @@ class TorchNet(torch.nn.Module):
         """The gradient of the torch Parameter for our param Blob (or None)."""
         p = self._blob_params.get(id(blob))
         return None if p is None or p.grad is None else p.grad.numpy()
+
+    def sgd(self, solver_param):
+        """torch.optim.SGD doing the update of our SGD solver: per blob
+        lr = base_lr * lr_mult, weight_decay = weight_decay * decay_mult,
+        the solver's momentum (v = m v + g + wd w; w -= lr v: the same work)."""
+        sp = solver_param
+        groups = []
+        for layer, lp in zip(self.net.layers, self.net._param.layer):
+            for k, blob in enumerate(layer.blobs):
+                p = self._blob_params.get(id(blob))
+                if p is None or not p.requires_grad:
+                    continue
+                spec = lp.param[k] if k < len(lp.param) else None
+                lr = sp.base_lr * (spec.lr_mult if spec is not None else 1.0)
+                wd = sp.weight_decay * (spec.decay_mult if spec is not None else 1.0)
+                groups.append({"params": [p], "lr": lr, "weight_decay": wd})
+        return torch.optim.SGD(groups, lr=sp.base_lr, momentum=sp.momentum)
+
+
+def agreement(net, tnet, run_ours):
+    """One forward and backward of ours (``run_ours(net)``) and of ``tnet``,
+    Dropout off on both sides and SQ's row selection shared; returns
+    [(what, max |ours - torch| / max |torch|)] for the logits (the input of the
+    last non-Accuracy layer), the net's outputs and the first weight gradient."""
+    saved = []
+    for layer in net.layers:
+        if layer.type == "Dropout":
+            saved.append((layer, layer.phase))
+            layer.phase = P.TEST
+    tnet.train_mode = False
+    tnet.share_selection = True
+    try:
+        worst_layer = _layerwise(net, tnet)
+        net.clear_param_diffs()
+        run_ours(net)
+        tnet.zero_grad_params()
+        blobs, loss, seeds = tnet(tnet.inputs_from_net())
+        tnet.backward(loss, seeds)
+    finally:
+        for layer, phase in saved:
+            layer.phase = phase
+        tnet.train_mode = True
+        tnet.share_selection = False
+
+    names = []
+    last = len(net.layers) - 1
+    while last > 0 and net._param.layer[last].type in ("Accuracy", "Silence"):
+        last -= 1
+    if net._bottom_id_vecs[last]:
+        names.append(net._blob_names[net._bottom_id_vecs[last][0]])
+    names += [n for n in net.outputs if n not in names]
+    out = []
+    for name in names:
+        if blobs.get(name) is None:
+            continue
+        ours = net.blob_by_name(name).data
+        theirs = blobs[name].detach().numpy()
+        if ours.shape != theirs.shape and ours.size == theirs.size:
+            theirs = theirs.reshape(ours.shape)
+        out.append((name, rel(ours, theirs) if ours.shape == theirs.shape else float("nan")))
+    if loss is not None:
+        for layer in net.layers:
+            if layer.blobs and any(layer.param_propagate_down):
+                g = tnet.grad_of(layer.blobs[0])
+                if g is not None:
+                    out.append(("d(%s.w)" % layer.name, rel(layer.blobs[0].diff, g)))
+                break
+    return worst_layer, out
+
+
+def rel(a, b):
+    """max |a - b| / max |b| (max |a - b| when b is all zero)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64).reshape(a.shape)
+    if not b.size:
+        return 0.0
+    scale, d = np.abs(b).max(), np.abs(a - b).max()
+    return float(d / scale) if scale > 0 else float(d)
+
+
+def _layerwise(net, tnet):
+    """Forward only, layer by layer: each PyTorch op is fed our bottoms (copied
+    before our layer runs, as it may be in place) and its tops are compared with
+    ours. Returns (op name, worst rel) over the ops. Unlike the end-to-end check,
+    a quantizer threshold that float rounding crosses in one side's input does
+    not carry into the next layers."""
+    worst, done = ("-", 0.0), -1
+    with torch.no_grad():
+        for (i, name, typ, fn, bottoms, tops, fused) in tnet._ops:
+            if done < i - 1:
+                net.forward_from_to(done + 1, i - 1)
+            xs = [_t(net.blob_by_name(b).data) for b in bottoms]
+            done = fused[-1] if fused else i
+            net.forward_from_to(i, done)
+            ys = fn(xs) if fn is not None else None
+            for top, y in zip(tops, ys or []):
+                v = rel(net.blob_by_name(top).data, y.numpy())
+                if not v <= worst[1]:
+                    worst = (name, v)
+    return worst
