@@ -27,7 +27,7 @@ Words are uint64 (bit j of a row lives in word j // 64 at bit j % 64), as in
     (uniform: bit p of the index; thermometer: [index > p]) packed along the last
     axis: x (M, k) -> (P, M, ceil(k / 64)).
 ``pack_pixels`` / ``im2col_words``: the convolution form. The channels of each
-    pixel are packed (x (B, C, H, W) -> (B, H, W, P, Cw), Cw = ceil(C / 64)); a
+    pixel are packed (x (B, C, H * W) -> (B, H * W, P, Cw), Cw = ceil(C / 64)); a
     row of the column matrix is then the words of its KH x KW taps, copied
     whole (zero words at padding): k is laid out (ky, kx, c) with each tap's
     channels padded with zero bits to Cw words. Zero bits in both operands add
@@ -250,19 +250,31 @@ if numba is not None:
 
     @njit(inline="always")
     def _level(v, mid):
+        """Number of midpoints below v (NaN: all), branch-free."""
         if v != v:
             return mid.shape[0]
         cnt = 0
         for t in range(mid.shape[0]):
-            if v > mid[t]:
-                cnt += 1
+            cnt += v > mid[t]
         return cnt
+
+    @njit(inline="always")
+    def _levels(v, mid, lev):
+        """lev[i] = _level(v[i], mid), thresholds outermost (vectorized)."""
+        lev[:] = 0
+        for t in range(mid.shape[0]):
+            m = mid[t]
+            for i in range(v.shape[0]):
+                lev[i] += v[i] > m
+        for i in range(v.shape[0]):
+            if v[i] != v[i]:
+                lev[i] = mid.shape[0]
 
     @njit(inline="always")
     def _bit(idx, p, uniform):
         if uniform:
-            return (idx >> p) & 1
-        return 1 if idx > p else 0
+            return np.uint64((idx >> p) & 1)
+        return np.uint64(idx > p)
 
     @njit(cache=True, nogil=True)
     def _pack_rows(x, mid, uniform, out):
@@ -270,32 +282,39 @@ if numba is not None:
         k = x.shape[1]
         out[...] = 0
         for i in range(m):
-            for j in range(k):
-                idx = _level(x[i, j], mid)
-                if idx:
-                    for p in range(n_p):
-                        out[p, i, j >> 6] |= np.uint64(_bit(idx, p, uniform)) << np.uint64(j & 63)
+            for p in range(n_p):
+                for q in range((k + 63) >> 6):
+                    word = np.uint64(0)
+                    for j in range(q * 64, min(k, q * 64 + 64)):
+                        word |= _bit(_level(x[i, j], mid), p, uniform) << np.uint64(j & 63)
+                    out[p, i, q] = word
 
     @njit(cache=True, nogil=True)
     def _pack_pixels(x, mid, uniform, out):
-        nb, ch, h, wd = x.shape
-        n_p = out.shape[3]
-        out[...] = 0
+        """x (B, C, H * W) -> out (B, H * W, P, ceil(C / 64)): channel c of a
+        pixel is bit c % 64 of word c // 64 (pixels innermost: vectorized)."""
+        nb, ch, hw = x.shape
+        n_p, cw = out.shape[2], out.shape[3]
+        buf = np.empty(hw, np.uint64)
+        lev = np.empty(hw, np.uint8)
         for b in range(nb):
-            for cc in range(ch):
-                word, sh = cc >> 6, np.uint64(cc & 63)
-                for yy in range(h):
-                    for xx in range(wd):
-                        idx = _level(x[b, cc, yy, xx], mid)
-                        if idx:
-                            for p in range(n_p):
-                                out[b, yy, xx, p, word] |= np.uint64(_bit(idx, p, uniform)) << sh
+            for q in range(cw):
+                for p in range(n_p):
+                    buf[:] = 0
+                    for cc in range(q * 64, min(ch, q * 64 + 64)):
+                        sh = np.uint64(cc & 63)
+                        _levels(x[b, cc], mid, lev)
+                        for i in range(hw):
+                            buf[i] |= _bit(lev[i], p, uniform) << sh
+                    for i in range(hw):
+                        out[b, i, p, q] = buf[i]
 
     @njit(cache=True, nogil=True)
-    def _im2col_words(pix, ch, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
+    def _im2col_words(pix, w_in, ch, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
         """Rows of the column matrix from pixel words: tap t = ky * kw + kx
         holds bits [t * ch, (t + 1) * ch) of the row; padding taps stay 0."""
-        nb, h, wd, n_p, cw = pix.shape
+        nb, hw, n_p, cw = pix.shape
+        h, wd = hw // w_in, w_in
         out[...] = 0
         for b in range(nb):
             for oy in range(oh):
@@ -313,7 +332,7 @@ if numba is not None:
                             q0, sh0 = o >> 6, o & 63
                             for p in range(n_p):
                                 for q in range(cw):
-                                    v = pix[b, iy, ix, p, q]
+                                    v = pix[b, iy * wd + ix, p, q]
                                     out[p, row, q0 + q] |= v << np.uint64(sh0)
                                     if sh0 and q0 + q + 1 < out.shape[2]:
                                         out[p, row, q0 + q + 1] |= v >> np.uint64(64 - sh0)

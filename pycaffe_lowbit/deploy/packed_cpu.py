@@ -5,7 +5,7 @@ plus the bias.
 ``FastPlan(weights, coding, bias, conv=None)`` holds what the kernels read:
 the weight bit planes re-laid for the packed activations (rows of
 ceil(k / 64) words padded with zero words to a multiple of 8, the kernel's
-vector width; for a convolution k is ordered (ky, kx, c) to match
+vector width, when at least 8; for a convolution k is ordered (ky, kx, c) to match
 ``im2col_words``), alpha and the coefficients in float64, the row sums, the
 bias. ``usable(xp, group)``: the compiled path runs (NumPy arrays, Numba
 available and not turned off with LOWBIT_NUMBA=0, one group).
@@ -13,15 +13,21 @@ available and not turned off with LOWBIT_NUMBA=0, one group).
 import numpy as np
 
 from ..cpu import popcount as kpop
+from ..kernels import bitpack as kbits
 from . import bitops
 
 
 def usable(xp, group=1):
-    return xp is np and group == 1 and kpop.available()
+    """NumPy arrays, one group, Numba on, and not under ``kernels.emulate()``
+    (which runs the CUDA kernels of bitpack.cu on the host instead)."""
+    return xp is np and group == 1 and kpop.available() and not kbits.runs(
+        np.zeros(0, np.uint64))
 
 
 def _pad_words(nw):
-    return -(-int(nw) // 8) * 8
+    """Rows of 8 or more words are padded to a multiple of 8 (the kernel's
+    vector); shorter ones run as scalar words."""
+    return int(nw) if nw < 8 else -(-int(nw) // 8) * 8
 
 
 class FastPlan:
@@ -75,11 +81,11 @@ class FastPlan:
         levels; ``valid`` (OH * OW, N) int64 or None, as ``packed_matmul``'s V."""
         x = np.ascontiguousarray(x)
         nb, ch, h, w = x.shape
-        pix = np.empty((nb, h, w, self.n_planes, bitops.n_words(ch)), np.uint64)
-        kpop._pack_pixels(x, self.mid, self.uniform, pix)
+        pix = np.empty((nb, h * w, self.n_planes, bitops.n_words(ch)), np.uint64)
+        kpop._pack_pixels(x.reshape(nb, ch, h * w), self.mid, self.uniform, pix)
         oh, ow = out_size
         planes = np.empty((self.n_planes, nb * oh * ow, self.nw), np.uint64)
-        kpop._im2col_words(pix, ch, kernel[0], kernel[1], stride[0], stride[1], pad[0],
+        kpop._im2col_words(pix, w, ch, kernel[0], kernel[1], stride[0], stride[1], pad[0],
                            pad[1], dilation[0], dilation[1], oh, ow, planes)
         out = np.empty((nb, self.pos.shape[0], oh * ow), np.float32)
         return self._product(planes, valid, out)
