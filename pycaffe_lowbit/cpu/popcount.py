@@ -56,6 +56,7 @@ except ImportError:      # pragma: no cover - exercised by the fallback test
 
 RB = 4   # rows of A per block
 CB = 4   # rows of B per block
+_CHUNK = 16   # row blocks per parallel task
 
 
 def available():
@@ -171,6 +172,26 @@ if numba is not None:
         return ((s00, s01, s02, s03), (s10, s11, s12, s13), (s20, s21, s22, s23),
                 (s30, s31, s32, s33))
 
+    @njit(cache=True)
+    def _store(s, cnt):
+        """The 4 x 4 tuple of counts into the array ``cnt`` (static indices)."""
+        cnt[0, 0] = s[0][0]
+        cnt[0, 1] = s[0][1]
+        cnt[0, 2] = s[0][2]
+        cnt[0, 3] = s[0][3]
+        cnt[1, 0] = s[1][0]
+        cnt[1, 1] = s[1][1]
+        cnt[1, 2] = s[1][2]
+        cnt[1, 3] = s[1][3]
+        cnt[2, 0] = s[2][0]
+        cnt[2, 1] = s[2][1]
+        cnt[2, 2] = s[2][2]
+        cnt[2, 3] = s[2][3]
+        cnt[3, 0] = s[3][0]
+        cnt[3, 1] = s[3][1]
+        cnt[3, 2] = s[3][2]
+        cnt[3, 3] = s[3][3]
+
     @njit(inline="always")
     def _clamp4(i, n):
         return (i, min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1))
@@ -198,55 +219,60 @@ if numba is not None:
         length = out.shape[2]
         has_valid = valid.shape[0] > 0
         has_bias = bias.shape[0] > 0
-        for bi in prange((m + RB - 1) // RB):
-            i = bi * RB
-            r = _clamp4(i, m)
+        n_blocks = (m + RB - 1) // RB
+        n_chunks = (n_blocks + _CHUNK - 1) // _CHUNK
+        for ci in prange(n_chunks):   # scratch allocated once per chunk of row blocks
             ones = np.zeros((n_p, RB), np.int64)
-            if mode == 1:
-                for p in range(n_p):
-                    for u in range(RB):
-                        t = np.int64(0)
-                        for w in range(nw):
-                            t += _popc(planes[p, r[u], w])
-                        ones[p, u] = t
             iacc = np.zeros((RB, CB), np.int64)
             facc = np.zeros((RB, CB), np.float64)
-            for j in range(0, n, CB):
-                c = _clamp4(j, n)
-                iacc[...] = 0
-                facc[...] = 0
-                for p in range(n_p):
-                    s = _block(planes[p], r, pos, c, nw, mode == 0)
-                    if mode == 2:
-                        sn = _block(planes[p], r, neg, c, nw, False)
-                    for u in range(RB):
-                        for v in range(CB):
-                            if mode == 0:
-                                d = (k - 2 * s[u][v] + row_sums[c[v]]) >> 1
-                            elif mode == 1:
-                                d = 2 * s[u][v] - ones[p, u]
-                            else:
-                                d = s[u][v] - sn[u][v]
+            cnt = np.zeros((RB, CB), np.int64)
+            cntn = np.zeros((RB, CB), np.int64)
+            for bi in range(ci * _CHUNK, min(n_blocks, (ci + 1) * _CHUNK)):
+                i = bi * RB
+                r = _clamp4(i, m)
+                if mode == 1:
+                    for p in range(n_p):
+                        for u in range(RB):
+                            t = np.int64(0)
+                            for w in range(nw):
+                                t += _popc(planes[p, r[u], w])
+                            ones[p, u] = t
+                for j in range(0, n, CB):
+                    c = _clamp4(j, n)
+                    iacc[...] = 0
+                    facc[...] = 0
+                    for p in range(n_p):
+                        _store(_block(planes[p], r, pos, c, nw, mode == 0), cnt)
+                        if mode == 2:
+                            _store(_block(planes[p], r, neg, c, nw, False), cntn)
+                        for u in range(RB):
+                            for v in range(CB):
+                                if mode == 0:
+                                    d = (k - 2 * cnt[u, v] + row_sums[c[v]]) >> 1
+                                elif mode == 1:
+                                    d = 2 * cnt[u, v] - ones[p, u]
+                                else:
+                                    d = cnt[u, v] - cntn[u, v]
+                                if uniform:
+                                    iacc[u, v] += d << p
+                                else:
+                                    facc[u, v] = facc[u, v] + coefs[p] * np.float64(d)
+                    for u in range(min(RB, m - i)):
+                        row = i + u
+                        img, pix = row // length, row % length
+                        for v in range(min(CB, n - j)):
+                            col = j + v
                             if uniform:
-                                iacc[u, v] += d << p
+                                t = np.float64(iacc[u, v]) * step
                             else:
-                                facc[u, v] = facc[u, v] + coefs[p] * np.float64(d)
-                for u in range(min(RB, m - i)):
-                    row = i + u
-                    img, pix = row // length, row % length
-                    for v in range(min(CB, n - j)):
-                        col = j + v
-                        if uniform:
-                            t = np.float64(iacc[u, v]) * step
-                        else:
-                            t = facc[u, v]
-                        if base != 0:
-                            vv = valid[pix, col] if has_valid else row_sums[col]
-                            t = t + base * np.float64(vv)
-                        y = np.float32(t * alpha[col])
-                        if has_bias:
-                            y = y + bias[col]
-                        out[img, col, pix] = y
+                                t = facc[u, v]
+                            if base != 0:
+                                vv = valid[pix, col] if has_valid else row_sums[col]
+                                t = t + base * np.float64(vv)
+                            y = np.float32(t * alpha[col])
+                            if has_bias:
+                                y = y + bias[col]
+                            out[img, col, pix] = y
 
     @njit(inline="always")
     def _level(v, mid):
