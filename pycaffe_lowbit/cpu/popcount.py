@@ -78,7 +78,7 @@ if numba is not None:
     _V = 8   # words per vector step of the 4 x 4 block kernel (one zmm)
 
     def _make_block8(opname):
-        """Intrinsic: the 16 counts of rows a0..a3 against rows b0..b3 over
+        """Intrinsic: the 16 counts of 4 rows of plane p of a against 4 rows of b over
         their first 8 * nv words, with explicit <8 x i64> loads, ``opname``
         ("and" / "xor"), llvm.ctpop.v8i64 and vector accumulators (LLVM's
         vectorizer alone keeps to 256-bit vectors on this CPU)."""
@@ -86,12 +86,12 @@ if numba is not None:
         from numba.core import cgutils
 
         @intrinsic
-        def block8(typingctx, a0, a1, a2, a3, b0, b1, b2, b3, nv):
-            for arr in (a0, a1, a2, a3, b0, b1, b2, b3):
-                if not (isinstance(arr, types.Array) and arr.ndim == 1
-                        and arr.dtype == types.uint64):
-                    return None
-            sig = types.UniTuple(types.int64, 16)(a0, a1, a2, a3, b0, b1, b2, b3, nv)
+        def block8(typingctx, a, p, r0, r1, r2, r3, b, c0, c1, c2, c3, nv):
+            if not (isinstance(a, types.Array) and a.ndim == 3 and a.layout == "C"
+                    and a.dtype == types.uint64 and isinstance(b, types.Array)
+                    and b.ndim == 2 and b.layout == "C" and b.dtype == types.uint64):
+                return None
+            sig = types.UniTuple(types.int64, 16)(a, p, r0, r1, r2, r3, b, c0, c1, c2, c3, nv)
 
             def codegen(context, builder, signature, args):
                 i64 = ir.IntType(64)
@@ -101,11 +101,23 @@ if numba is not None:
                     builder.module, ir.FunctionType(vec, [vec]), "llvm.ctpop.v8i64")
                 reduce = cgutils.get_or_insert_function(
                     builder.module, ir.FunctionType(i64, [vec]), "llvm.vector.reduce.add.v8i64")
+                tys = signature.args
+
+                def as64(k):
+                    return context.cast(builder, args[k], tys[k], types.int64)
+                aa = context.make_array(tys[0])(context, builder, args[0])
+                bb = context.make_array(tys[6])(context, builder, args[6])
+                _, am, aw = cgutils.unpack_tuple(builder, aa.shape, 3)
+                _, bw = cgutils.unpack_tuple(builder, bb.shape, 2)
+                plane = builder.mul(as64(1), am)
                 ptrs = []
-                for ty, val in zip(signature.args[:8], args[:8]):
-                    ary = context.make_array(ty)(context, builder, val)
-                    ptrs.append(builder.bitcast(ary.data, vptr))
-                nv = context.cast(builder, args[8], signature.args[8], types.int64)
+                for k in (2, 3, 4, 5):   # word offset (p * M + r) * W in a
+                    off = builder.mul(builder.add(plane, as64(k)), aw)
+                    ptrs.append(builder.bitcast(builder.gep(aa.data, [off]), vptr))
+                for k in (7, 8, 9, 10):  # c * W in b
+                    off = builder.mul(as64(k), bw)
+                    ptrs.append(builder.bitcast(builder.gep(bb.data, [off]), vptr))
+                nv = as64(11)
                 zero = ir.Constant(vec, [0] * _V)
                 pre = builder.basic_block
                 head = builder.append_basic_block("blk8.head")
@@ -141,26 +153,28 @@ if numba is not None:
     _block8_xor = _make_block8("xor")
 
     @njit(inline="always")
-    def _block(a, r, b, c, nw, xor):
-        """4 x 4 counts: rows r[0..3] of a against rows c[0..3] of b (clamped
-        by the caller): 8-word vectors, then the tail words one by one."""
-        a0, a1, a2, a3 = a[r[0]], a[r[1]], a[r[2]], a[r[3]]
-        b0, b1, b2, b3 = b[c[0]], b[c[1]], b[c[2]], b[c[3]]
+    def _block(a, p, r, b, c, nw, xor):
+        """4 x 4 counts: rows r[0..3] of plane p of a (P, M, W) against rows
+        c[0..3] of b (N, W) (clamped by the caller): 8-word vectors, then the
+        tail words one by one. No array views (their reference counts cost
+        more than a small block)."""
         nv = nw // _V
-        if xor:
-            s = _block8_xor(a0, a1, a2, a3, b0, b1, b2, b3, nv)
-        else:
-            s = _block8_and(a0, a1, a2, a3, b0, b1, b2, b3, nv)
+        z = np.int64(0)
+        s = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+        if nv > 0 and xor:
+            s = _block8_xor(a, p, r[0], r[1], r[2], r[3], b, c[0], c[1], c[2], c[3], nv)
+        elif nv > 0:
+            s = _block8_and(a, p, r[0], r[1], r[2], r[3], b, c[0], c[1], c[2], c[3], nv)
         s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33 = s
         for w in range(nv * _V, nw):
-            x0, x1, x2, x3 = a0[w], a1[w], a2[w], a3[w]
-            y0, y1, y2, y3 = b0[w], b1[w], b2[w], b3[w]
+            x0, x1, x2, x3 = a[p, r[0], w], a[p, r[1], w], a[p, r[2], w], a[p, r[3], w]
+            y0, y1, y2, y3 = b[c[0], w], b[c[1], w], b[c[2], w], b[c[3], w]
             if xor:
                 x0, x1, x2, x3 = x0 ^ y0, x1 ^ y0, x2 ^ y0, x3 ^ y0
             else:
                 x0, x1, x2, x3 = x0 & y0, x1 & y0, x2 & y0, x3 & y0
             s00 += _popc(x0); s10 += _popc(x1); s20 += _popc(x2); s30 += _popc(x3)  # noqa: E702
-            x0, x1, x2, x3 = a0[w], a1[w], a2[w], a3[w]
+            x0, x1, x2, x3 = a[p, r[0], w], a[p, r[1], w], a[p, r[2], w], a[p, r[3], w]
             if xor:
                 s01 += _popc(x0 ^ y1); s11 += _popc(x1 ^ y1); s21 += _popc(x2 ^ y1); s31 += _popc(x3 ^ y1)  # noqa: E702,E501
                 s02 += _popc(x0 ^ y2); s12 += _popc(x1 ^ y2); s22 += _popc(x2 ^ y2); s32 += _popc(x3 ^ y2)  # noqa: E702,E501
@@ -198,13 +212,13 @@ if numba is not None:
 
     @njit(cache=True, parallel=True, nogil=True)
     def _gemm(a, b, xor, out):
-        m, n, nw = a.shape[0], b.shape[0], a.shape[1]
+        m, n, nw = a.shape[1], b.shape[0], a.shape[2]
         for bi in prange((m + RB - 1) // RB):
             i = bi * RB
             r = _clamp4(i, m)
             for j in range(0, n, CB):
                 c = _clamp4(j, n)
-                s = _block(a, r, b, c, nw, xor)
+                s = _block(a, 0, r, b, c, nw, xor)
                 for u in range(min(RB, m - i)):
                     for v in range(min(CB, n - j)):
                         out[i + u, j + v] = s[u][v]
@@ -242,9 +256,9 @@ if numba is not None:
                     iacc[...] = 0
                     facc[...] = 0
                     for p in range(n_p):
-                        _store(_block(planes[p], r, pos, c, nw, mode == 0), cnt)
+                        _store(_block(planes, p, r, pos, c, nw, mode == 0), cnt)
                         if mode == 2:
-                            _store(_block(planes[p], r, neg, c, nw, False), cntn)
+                            _store(_block(planes, p, r, neg, c, nw, False), cntn)
                         for u in range(RB):
                             for v in range(CB):
                                 if mode == 0:
@@ -371,5 +385,5 @@ def popcount_gemm(a, b, op="xor"):
                          % (a.shape[1], b.shape[1]))
     out = np.empty((a.shape[0], b.shape[0]), np.int32)
     if out.size:
-        _gemm(np.ascontiguousarray(a), np.ascontiguousarray(b), op == "xor", out)
+        _gemm(np.ascontiguousarray(a)[None], np.ascontiguousarray(b), op == "xor", out)
     return out
