@@ -3,15 +3,15 @@ GEMM and epilogue in three Numba calls, bit-equal to ``packed_ops.packed_matmul`
 plus the bias.
 
 ``FastPlan(weights, coding, bias, conv=None)`` holds what the kernels read:
-the weight bit planes re-laid for the packed activations (rows of
-ceil(k / 64) words padded with zero words to a multiple of 8, the kernel's
-vector width, when at least 8; for a convolution k is ordered (ky, kx, c) to match
-``im2col_words``), alpha and the coefficients in float64, the row sums, the
+the weight bit planes re-laid for the packed activations (transposed, see
+``popcount.transpose_words``; for a convolution k is ordered (ky, kx, c) to
+match ``pack.im2col_words``), alpha and the coefficients in float64, the row sums, the
 bias. ``usable(xp, group)``: the compiled path runs (NumPy arrays, Numba
 available and not turned off with LOWBIT_NUMBA=0, one group).
 """
 import numpy as np
 
+from ..cpu import pack as kpack
 from ..cpu import popcount as kpop
 from ..kernels import bitpack as kbits
 from . import bitops
@@ -24,12 +24,6 @@ def usable(xp, group=1):
         np.zeros(0, np.uint64))
 
 
-def _pad_words(nw):
-    """Rows of 8 or more words are padded to a multiple of 8 (the kernel's
-    vector); shorter ones run as scalar words."""
-    return int(nw) if nw < 8 else -(-int(nw) // 8) * 8
-
-
 class FastPlan:
     """Weights (N, k) as ``PackedWeights``; ``conv`` None for an inner
     product, else the weight shape (N, C, KH, KW)."""
@@ -39,9 +33,11 @@ class FastPlan:
         if conv is not None:
             s = s.reshape(conv).transpose(0, 2, 3, 1).reshape(conv[0], -1)
         self.k = int(weights.k)
-        self.nw = _pad_words(bitops.n_words(self.k))
-        self.pos = self._words(s > 0)
-        self.neg = self._words(s < 0) if weights.ternary else np.zeros((0, self.nw), np.uint64)
+        self.nw = bitops.n_words(self.k)
+        self.n = int(s.shape[0])
+        self.pos = kpop.transpose_words(bitops.pack_bits(s > 0))
+        self.neg = kpop.transpose_words(bitops.pack_bits(s < 0)) if weights.ternary \
+            else np.zeros((self.nw, 0), np.uint64)
         self.mode = 0 if (coding.is_sign and not weights.ternary) else (
             2 if weights.ternary else 1)
         self.n_planes = coding.n_planes
@@ -56,14 +52,8 @@ class FastPlan:
                      else np.ascontiguousarray(bias, np.float32).reshape(-1))
         self._no_valid = np.zeros((0, 0), np.int64)
 
-    def _words(self, bits):
-        w = bitops.pack_bits(bits)
-        out = np.zeros((w.shape[0], self.nw), np.uint64)
-        out[:, :w.shape[1]] = w
-        return out
-
     def _product(self, planes, valid, out):
-        kpop._linear(planes, self.pos, self.neg, self.mode, self.k, self.row_sums,
+        kpop._linear(planes, self.pos, self.neg, self.n, self.mode, self.k, self.row_sums,
                      self.uniform, self.step, self.coefs, self.base,
                      self._no_valid if valid is None else valid, self.alpha, self.bias, out)
         return out
@@ -72,8 +62,8 @@ class FastPlan:
         """y (M, N) float32 (+ bias) for x (M, k) of quantized levels."""
         x = np.ascontiguousarray(x)
         planes = np.empty((self.n_planes, x.shape[0], self.nw), np.uint64)
-        kpop._pack_rows(x, self.mid, self.uniform, planes)
-        out = np.empty((x.shape[0], self.pos.shape[0], 1), np.float32)
+        kpack.pack_rows(x, self.mid, self.uniform, planes)
+        out = np.empty((x.shape[0], self.n, 1), np.float32)
         return self._product(planes, None, out)[:, :, 0]
 
     def convolution(self, x, kernel, stride, pad, dilation, out_size, valid):
@@ -82,10 +72,10 @@ class FastPlan:
         x = np.ascontiguousarray(x)
         nb, ch, h, w = x.shape
         pix = np.empty((nb, h * w, self.n_planes, bitops.n_words(ch)), np.uint64)
-        kpop._pack_pixels(x.reshape(nb, ch, h * w), self.mid, self.uniform, pix)
+        kpack.pack_pixels(x.reshape(nb, ch, h * w), self.mid, self.uniform, pix)
         oh, ow = out_size
         planes = np.empty((self.n_planes, nb * oh * ow, self.nw), np.uint64)
-        kpop._im2col_words(pix, w, ch, kernel[0], kernel[1], stride[0], stride[1], pad[0],
+        kpack.im2col_words(pix, w, ch, kernel[0], kernel[1], stride[0], stride[1], pad[0],
                            pad[1], dilation[0], dilation[1], oh, ow, planes)
-        out = np.empty((nb, self.pos.shape[0], oh * ow), np.float32)
+        out = np.empty((nb, self.n, oh * ow), np.float32)
         return self._product(planes, valid, out)

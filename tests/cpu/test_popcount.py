@@ -7,6 +7,7 @@ import pytest
 from pycaffe_lowbit.deploy import bitops, packed_cpu, packed_ops
 
 kpop = pytest.importorskip("pycaffe_lowbit.cpu.popcount")
+kpack = pytest.importorskip("pycaffe_lowbit.cpu.pack")
 pytestmark = pytest.mark.skipif(not kpop.available(), reason="numba off or missing")
 
 LEVELS = {"sign": [-1.0, 1.0], "3ne": [-0.0, 0.538, 1.076, 1.614],
@@ -18,7 +19,7 @@ def _words(rng, shape):
 
 
 @pytest.mark.parametrize("m,n,w", [(0, 3, 2), (3, 0, 2), (2, 3, 0), (1, 1, 1), (1, 7, 9),
-                                   (5, 1, 17), (37, 11, 5), (9, 13, 16), (6, 5, 24)])
+                                   (5, 1, 17), (37, 11, 5), (9, 13, 16), (6, 5, 24), (7, 33, 3), (70, 65, 2)])
 @pytest.mark.parametrize("op", ["and", "xor"])
 def test_gemm_equals_numpy(m, n, w, op):
     rng = np.random.default_rng(m * 100 + n * 10 + w)
@@ -42,7 +43,7 @@ def test_pack_rows_equals_numpy(levels, k, dtype):
     want = np.stack([bitops.pack_bits(p) for p in coding.planes(idx)])
     nw = want.shape[-1] + 3                      # padded rows: the extra words stay 0
     got = np.full((coding.n_planes, 7, nw), 7, np.uint64)
-    kpop._pack_rows(x, coding.midpoints, coding.uniform, got)
+    kpack.pack_rows(x, coding.midpoints, coding.uniform, got)
     np.testing.assert_array_equal(got[..., :want.shape[-1]], want)
     assert not got[..., want.shape[-1]:].any()
 

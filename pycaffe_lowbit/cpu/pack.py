@@ -1,0 +1,113 @@
+"""Bit packing of quantized activations for the popcount kernels (Numba).
+
+``pack_rows(x, mid, uniform, out)``: the level index of each value of x (M, k)
+(the number of midpoints below it, NaN last: ``searchsorted(side="left")``),
+its planes (uniform codes: bit p of the index; thermometer: [index > p]),
+packed along k: out (P, M, >= ceil(k / 64)) uint64, bit j in word j // 64 at
+j % 64, the rest 0. NumPy reference: ``bitops.pack_bits(coding.planes(coding.index(x)))``.
+
+``pack_pixels(x, mid, uniform, out)``: the same for the channels of each pixel:
+x (B, C, H * W) -> out (B, H * W, P, ceil(C / 64)).
+
+``im2col_words(pix, w_in, C, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out)``: the
+rows of the column matrix from the pixel words: row (b, oy, ox) holds tap
+t = ky * kw + kx in bits [t C, (t + 1) C) (k ordered (ky, kx, c)); taps reading
+padding stay 0 (level index 0, as ``im2col`` pads). out (P, B * oh * ow, >= ceil(kh kw C / 64)).
+"""
+import numpy as np
+
+try:
+    import numba
+    from numba import njit
+except ImportError:      # pragma: no cover
+    numba = None
+
+if numba is not None:
+    @njit(inline="always")
+    def _level(v, mid):
+        """Number of midpoints below v (NaN: all), branch-free."""
+        if v != v:
+            return mid.shape[0]
+        cnt = 0
+        for t in range(mid.shape[0]):
+            cnt += v > mid[t]
+        return cnt
+
+    @njit(inline="always")
+    def _levels(v, mid, lev):
+        """lev[i] = _level(v[i], mid), thresholds outermost (vectorized)."""
+        lev[:] = 0
+        for t in range(mid.shape[0]):
+            m = mid[t]
+            for i in range(v.shape[0]):
+                lev[i] += v[i] > m
+        for i in range(v.shape[0]):
+            if v[i] != v[i]:
+                lev[i] = mid.shape[0]
+
+    @njit(inline="always")
+    def _bit(idx, p, uniform):
+        if uniform:
+            return np.uint64((idx >> p) & 1)
+        return np.uint64(idx > p)
+
+    @njit(cache=True, nogil=True)
+    def pack_rows(x, mid, uniform, out):
+        n_p, m, nw = out.shape
+        k = x.shape[1]
+        out[...] = 0
+        for i in range(m):
+            for p in range(n_p):
+                for q in range((k + 63) >> 6):
+                    word = np.uint64(0)
+                    for j in range(q * 64, min(k, q * 64 + 64)):
+                        word |= _bit(_level(x[i, j], mid), p, uniform) << np.uint64(j & 63)
+                    out[p, i, q] = word
+
+    @njit(cache=True, nogil=True)
+    def pack_pixels(x, mid, uniform, out):
+        """x (B, C, H * W) -> out (B, H * W, P, ceil(C / 64)): channel c of a
+        pixel is bit c % 64 of word c // 64 (pixels innermost: vectorized)."""
+        nb, ch, hw = x.shape
+        n_p, cw = out.shape[2], out.shape[3]
+        buf = np.empty(hw, np.uint64)
+        lev = np.empty(hw, np.uint8)
+        for b in range(nb):
+            for q in range(cw):
+                for p in range(n_p):
+                    buf[:] = 0
+                    for cc in range(q * 64, min(ch, q * 64 + 64)):
+                        sh = np.uint64(cc & 63)
+                        _levels(x[b, cc], mid, lev)
+                        for i in range(hw):
+                            buf[i] |= _bit(lev[i], p, uniform) << sh
+                    for i in range(hw):
+                        out[b, i, p, q] = buf[i]
+
+    @njit(cache=True, nogil=True)
+    def im2col_words(pix, w_in, ch, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
+        """Rows of the column matrix from pixel words: tap t = ky * kw + kx
+        holds bits [t * ch, (t + 1) * ch) of the row; padding taps stay 0."""
+        nb, hw, n_p, cw = pix.shape
+        h, wd = hw // w_in, w_in
+        out[...] = 0
+        for b in range(nb):
+            for oy in range(oh):
+                for ox in range(ow):
+                    row = (b * oh + oy) * ow + ox
+                    for ky in range(kh):
+                        iy = oy * sh - ph + ky * dh
+                        if iy < 0 or iy >= h:
+                            continue
+                        for kx in range(kw):
+                            ix = ox * sw - pw + kx * dw
+                            if ix < 0 or ix >= wd:
+                                continue
+                            o = (ky * kw + kx) * ch
+                            q0, sh0 = o >> 6, o & 63
+                            for p in range(n_p):
+                                for q in range(cw):
+                                    v = pix[b, iy * wd + ix, p, q]
+                                    out[p, row, q0 + q] |= v << np.uint64(sh0)
+                                    if sh0 and q0 + q + 1 < out.shape[2]:
+                                        out[p, row, q0 + q + 1] |= v >> np.uint64(64 - sh0)
