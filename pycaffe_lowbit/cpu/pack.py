@@ -90,24 +90,32 @@ if numba is not None:
         holds bits [t * ch, (t + 1) * ch) of the row; padding taps stay 0."""
         nb, hw, n_p, cw = pix.shape
         h, wd = hw // w_in, w_in
-        out[...] = 0
+        nw = out.shape[2]
+        buf = np.empty(nw + 1, np.uint64)     # one row, built in cache
         for b in range(nb):
             for oy in range(oh):
                 for ox in range(ow):
                     row = (b * oh + oy) * ow + ox
-                    for ky in range(kh):
-                        iy = oy * sh - ph + ky * dh
-                        if iy < 0 or iy >= h:
-                            continue
-                        for kx in range(kw):
-                            ix = ox * sw - pw + kx * dw
-                            if ix < 0 or ix >= wd:
+                    for p in range(n_p):
+                        buf[:] = 0
+                        for ky in range(kh):
+                            iy = oy * sh - ph + ky * dh
+                            if iy < 0 or iy >= h:
                                 continue
-                            o = (ky * kw + kx) * ch
-                            q0, sh0 = o >> 6, o & 63
-                            for p in range(n_p):
-                                for q in range(cw):
-                                    v = pix[b, iy * wd + ix, p, q]
-                                    out[p, row, q0 + q] |= v << np.uint64(sh0)
-                                    if sh0 and q0 + q + 1 < out.shape[2]:
-                                        out[p, row, q0 + q + 1] |= v >> np.uint64(64 - sh0)
+                            for kx in range(kw):
+                                ix = ox * sw - pw + kx * dw
+                                if ix < 0 or ix >= wd:
+                                    continue
+                                o = (ky * kw + kx) * ch
+                                q0, sh0 = o >> 6, np.uint64(o & 63)
+                                src = b, iy * wd + ix, p
+                                if sh0 == 0:
+                                    for q in range(cw):
+                                        buf[q0 + q] |= pix[src[0], src[1], src[2], q]
+                                else:
+                                    for q in range(cw):
+                                        v = pix[src[0], src[1], src[2], q]
+                                        buf[q0 + q] |= v << sh0
+                                        buf[q0 + q + 1] |= v >> (np.uint64(64) - sh0)
+                        for q in range(nw):
+                            out[p, row, q] = buf[q]
