@@ -78,19 +78,21 @@ if numba is not None:
         return types.int64(x), codegen
 
     def _make_cols_block(opname):
-        """Intrinsic (a, p, r0..r3, bt, j, cnt): cnt (4, 32) int64 = counts of
-        rows r0..r3 of plane p of a (P, M, W) against columns j..j+31 of bt (W, N32)."""
+        """Intrinsic (a, p0, p1, r0..r3, bt, j, cnt): cnt (4, 32) int64 =
+        sum over planes p in [p0, p1) of 2^(p - p0) times the counts of rows
+        r0..r3 of plane p of a (P, M, W) against columns j..j+31 of bt (W, N32)
+        (Horner: the accumulators double before each lower plane)."""
         from llvmlite import ir
         from numba.core import cgutils
 
         @intrinsic
-        def cols_block(typingctx, a, p, r0, r1, r2, r3, bt, j, cnt):
+        def cols_block(typingctx, a, p0, p1, r0, r1, r2, r3, bt, j, cnt):
             arrays = ((a, 3, types.uint64), (bt, 2, types.uint64), (cnt, 2, types.int64))
             for arr, nd, dt in arrays:
                 if not (isinstance(arr, types.Array) and arr.ndim == nd and arr.layout == "C"
                         and arr.dtype == dt):
                     return None
-            sig = types.none(a, p, r0, r1, r2, r3, bt, j, cnt)
+            sig = types.none(a, p0, p1, r0, r1, r2, r3, bt, j, cnt)
 
             def codegen(context, builder, signature, args):
                 i64 = ir.IntType(64)
@@ -103,32 +105,52 @@ if numba is not None:
                 def as64(k):
                     return context.cast(builder, args[k], tys[k], types.int64)
                 aa = context.make_array(tys[0])(context, builder, args[0])
-                bb = context.make_array(tys[6])(context, builder, args[6])
-                cc = context.make_array(tys[8])(context, builder, args[8])
+                bb = context.make_array(tys[7])(context, builder, args[7])
+                cc = context.make_array(tys[9])(context, builder, args[9])
                 _, am, nw = cgutils.unpack_tuple(builder, aa.shape, 3)
                 _, ncol = cgutils.unpack_tuple(builder, bb.shape, 2)
-                plane = builder.mul(as64(1), am)
-                rows = [builder.gep(aa.data, [builder.mul(builder.add(plane, as64(k)), nw)])
-                        for k in (2, 3, 4, 5)]
-                col0 = builder.gep(bb.data, [as64(7)])
+                p0, p1 = as64(1), as64(2)
+                rws = [as64(k) for k in (3, 4, 5, 6)]
+                col0 = builder.gep(bb.data, [as64(8)])
                 zero = ir.Constant(vec, [0] * _V)
                 undef = ir.Constant(vec, ir.Undefined)
                 splat = ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V)
+                one = ir.Constant(i64, 1)
                 pre = builder.basic_block
-                head = builder.append_basic_block("cols.head")
-                body = builder.append_basic_block("cols.body")
+                ohead = builder.append_basic_block("cols.planes")
+                obody = builder.append_basic_block("cols.plane")
+                ihead = builder.append_basic_block("cols.words")
+                ibody = builder.append_basic_block("cols.word")
+                olatch = builder.append_basic_block("cols.next_plane")
                 done = builder.append_basic_block("cols.done")
-                builder.branch(head)
-                builder.position_at_end(head)
-                w = builder.phi(i64)
-                w.add_incoming(ir.Constant(i64, 0), pre)
-                accs = []
+                top = builder.sub(p1, one)
+                builder.branch(ohead)
+                # planes p1 - 1 down to p0
+                builder.position_at_end(ohead)
+                pl = builder.phi(i64)
+                pl.add_incoming(top, pre)
+                oacc = []
                 for _ in range(RB * 4):
                     ph = builder.phi(vec)
                     ph.add_incoming(zero, pre)
+                    oacc.append(ph)
+                builder.cbranch(builder.icmp_signed(">=", pl, p0), obody, done)
+                builder.position_at_end(obody)
+                doubled = [builder.add(acc, acc) for acc in oacc]
+                plane = builder.mul(pl, am)
+                rows = [builder.gep(aa.data, [builder.mul(builder.add(plane, r), nw)])
+                        for r in rws]
+                builder.branch(ihead)
+                builder.position_at_end(ihead)
+                w = builder.phi(i64)
+                w.add_incoming(ir.Constant(i64, 0), obody)
+                accs = []
+                for k in range(RB * 4):
+                    ph = builder.phi(vec)
+                    ph.add_incoming(doubled[k], obody)
                     accs.append(ph)
-                builder.cbranch(builder.icmp_signed("<", w, nw), body, done)
-                builder.position_at_end(body)
+                builder.cbranch(builder.icmp_signed("<", w, nw), ibody, olatch)
+                builder.position_at_end(ibody)
                 brow = builder.gep(col0, [builder.mul(w, ncol)])
                 ys = [builder.load(builder.bitcast(builder.gep(brow, [ir.Constant(i64, _V * g)]),
                                                    vptr), align=8) for g in range(4)]
@@ -140,14 +162,19 @@ if numba is not None:
                         undef, splat)
                     for g in range(4):
                         cnt = builder.call(ctpop, [op(xv, ys[g])])
-                        accs[4 * u + g].add_incoming(builder.add(accs[4 * u + g], cnt), body)
-                w.add_incoming(builder.add(w, ir.Constant(i64, 1)), body)
-                builder.branch(head)
+                        accs[4 * u + g].add_incoming(builder.add(accs[4 * u + g], cnt), ibody)
+                w.add_incoming(builder.add(w, one), ibody)
+                builder.branch(ihead)
+                builder.position_at_end(olatch)
+                pl.add_incoming(builder.sub(pl, one), olatch)
+                for k in range(RB * 4):
+                    oacc[k].add_incoming(accs[k], olatch)
+                builder.branch(ohead)
                 builder.position_at_end(done)
                 for u in range(RB):
                     for g in range(4):
                         dst = builder.gep(cc.data, [ir.Constant(i64, CB * u + _V * g)])
-                        builder.store(accs[4 * u + g], builder.bitcast(dst, vptr), align=8)
+                        builder.store(oacc[4 * u + g], builder.bitcast(dst, vptr), align=8)
                 return context.get_dummy_value()
             return sig, codegen
         return cols_block
@@ -156,13 +183,14 @@ if numba is not None:
     _cols_xor = _make_cols_block("xor")
 
     @njit(inline="always")
-    def _counts(a, p, i, m, bt, j, xor, cnt):
-        """cnt (4, 32) = counts of rows i..i+3 (clamped to m - 1) against columns j.."""
+    def _counts(a, p0, p1, i, m, bt, j, xor, cnt):
+        """cnt (4, 32) = sum_{p0 <= p < p1} 2^(p - p0) counts of rows i..i+3 of
+        plane p (clamped to m - 1) against columns j..j+31."""
         r1, r2, r3 = min(i + 1, m - 1), min(i + 2, m - 1), min(i + 3, m - 1)
         if xor:
-            _cols_xor(a, p, i, r1, r2, r3, bt, j, cnt)
+            _cols_xor(a, p0, p1, i, r1, r2, r3, bt, j, cnt)
         else:
-            _cols_and(a, p, i, r1, r2, r3, bt, j, cnt)
+            _cols_and(a, p0, p1, i, r1, r2, r3, bt, j, cnt)
 
     @njit(cache=True, parallel=True, nogil=True)
     def _gemm(a, bt, n, xor, out):
@@ -173,7 +201,7 @@ if numba is not None:
             for bi in range(ci * _CHUNK, min(n_blocks, (ci + 1) * _CHUNK)):
                 i = bi * RB
                 for j in range(0, n, CB):
-                    _counts(a, 0, i, m, bt, j, xor, cnt)
+                    _counts(a, 0, 1, i, m, bt, j, xor, cnt)
                     for u in range(min(RB, m - i)):
                         for v in range(min(CB, n - j)):
                             out[i + u, j + v] = cnt[u, v]
@@ -188,35 +216,58 @@ if numba is not None:
         length = out.shape[2]
         has_valid = valid.shape[0] > 0
         has_bias = bias.shape[0] > 0
+        fused = uniform and mode != 0
         n_blocks = (m + RB - 1) // RB
         for ci in prange((n_blocks + _CHUNK - 1) // _CHUNK):
-            ones = np.zeros((n_p, RB), np.int64)
+            ones = np.zeros((n_p, _CHUNK * RB), np.int64)
             iacc = np.zeros((RB, CB), np.int64)
             facc = np.zeros((RB, CB), np.float64)
             cnt = np.empty((RB, CB), np.int64)
             cntn = np.empty((RB, CB), np.int64)
-            for bi in range(ci * _CHUNK, min(n_blocks, (ci + 1) * _CHUNK)):
-                i = bi * RB
-                if mode == 1:
-                    for p in range(n_p):
-                        for u in range(RB):
-                            t = np.int64(0)
-                            for w in range(nw):
-                                t += _popc(planes[p, min(i + u, m - 1), w])
-                            ones[p, u] = t
-                for j in range(0, n, CB):
-                    iacc[...] = 0
-                    facc[...] = 0
-                    for p in range(n_p):
-                        _counts(planes, p, i, m, pos_t, j, mode == 0, cnt)
+            b_lo, b_hi = ci * _CHUNK, min(n_blocks, (ci + 1) * _CHUNK)
+            r_lo = b_lo * RB
+            if mode == 1:
+                for p in range(n_p):
+                    for u in range(min(m, b_hi * RB) - r_lo):
+                        t = np.int64(0)
+                        for w in range(nw):
+                            t += _popc(planes[p, r_lo + u, w])
+                        ones[p, u] = t
+                if fused:      # uniform code: all planes in one count
+                    for u in range(min(m, b_hi * RB) - r_lo):
+                        t = np.int64(0)
+                        for p in range(n_p):
+                            t += ones[p, u] << p
+                        ones[0, u] = t
+            # columns outermost in a chunk: the 32 weight columns stay in L1 and
+            # each output line is written whole, row block after row block
+            for j in range(0, n, CB):
+                for bi in range(b_lo, b_hi):
+                    i = bi * RB
+                    if fused:
+                        _counts(planes, 0, n_p, i, m, pos_t, j, False, cnt)
                         if mode == 2:
-                            _counts(planes, p, i, m, neg_t, j, False, cntn)
+                            _counts(planes, 0, n_p, i, m, neg_t, j, False, cntn)
+                        for u in range(RB):
+                            for v in range(CB):
+                                if mode == 1:
+                                    iacc[u, v] = 2 * cnt[u, v] - ones[0, min(i + u, m - 1)
+                                                                       - r_lo]
+                                else:
+                                    iacc[u, v] = cnt[u, v] - cntn[u, v]
+                    else:
+                        iacc[...] = 0
+                        facc[...] = 0
+                    for p in range(0 if not fused else n_p, n_p):
+                        _counts(planes, p, p + 1, i, m, pos_t, j, mode == 0, cnt)
+                        if mode == 2:
+                            _counts(planes, p, p + 1, i, m, neg_t, j, False, cntn)
                         for u in range(RB):
                             for v in range(CB):
                                 if mode == 0:
                                     d = (k - 2 * cnt[u, v] + row_sums[min(j + v, n - 1)]) >> 1
                                 elif mode == 1:
-                                    d = 2 * cnt[u, v] - ones[p, u]
+                                    d = 2 * cnt[u, v] - ones[p, min(i + u, m - 1) - r_lo]
                                 else:
                                     d = cnt[u, v] - cntn[u, v]
                                 if uniform:
