@@ -55,13 +55,14 @@ if numba is not None:
     def pack_rows(x, mid, uniform, out):
         n_p, m, nw = out.shape
         k = x.shape[1]
-        out[...] = 0
+        lev = np.empty(k, np.uint8)
         for i in range(m):
+            _levels(x[i], mid, lev)
             for p in range(n_p):
-                for q in range((k + 63) >> 6):
+                for q in range(nw):
                     word = np.uint64(0)
                     for j in range(q * 64, min(k, q * 64 + 64)):
-                        word |= _bit(_level(x[i, j], mid), p, uniform) << np.uint64(j & 63)
+                        word |= _bit(lev[j], p, uniform) << np.uint64(j & 63)
                     out[p, i, q] = word
 
     @njit(cache=True, nogil=True)
