@@ -58,6 +58,13 @@ def available():
     return numba is not None and os.environ.get("LOWBIT_NUMBA", "1") != "0"
 
 
+def pad_columns(v, dtype):
+    """v (N,) as ``dtype``, zero-padded to N rounded up to CB."""
+    out = np.zeros(-(-len(v) // CB) * CB, dtype)
+    out[:len(v)] = v
+    return out
+
+
 def transpose_words(b):
     """b (N, W) uint64 -> (W, N32) with N32 = N rounded up to CB, zero columns."""
     n, w = b.shape
@@ -77,110 +84,173 @@ if numba is not None:
             return builder.ctpop(args[0])
         return types.int64(x), codegen
 
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    def _emit_counts(context, builder, tys, args, opname):
+        """IR of the 4 x 32 block: args[0..8] = a, p0, p1, r0..r3, bt, j.
+        Returns the 16 accumulators (<8 x i64>: row u, columns 8g..8g+7 at
+        4u + g) with the builder after the loops."""
+        i64 = ir.IntType(64)
+        vec = ir.VectorType(i64, _V)
+        vptr = vec.as_pointer()
+        ctpop = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec]), "llvm.ctpop.v8i64")
+
+        def as64(k):
+            return context.cast(builder, args[k], tys[k], types.int64)
+        aa = context.make_array(tys[0])(context, builder, args[0])
+        bb = context.make_array(tys[7])(context, builder, args[7])
+        _, am, nw = cgutils.unpack_tuple(builder, aa.shape, 3)
+        _, ncol = cgutils.unpack_tuple(builder, bb.shape, 2)
+        p0, p1 = as64(1), as64(2)
+        rws = [as64(k) for k in (3, 4, 5, 6)]
+        col0 = builder.gep(bb.data, [as64(8)])
+        zero = ir.Constant(vec, [0] * _V)
+        undef = ir.Constant(vec, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V)
+        one = ir.Constant(i64, 1)
+        pre = builder.basic_block
+        ohead = builder.append_basic_block("cols.planes")
+        obody = builder.append_basic_block("cols.plane")
+        ihead = builder.append_basic_block("cols.words")
+        ibody = builder.append_basic_block("cols.word")
+        olatch = builder.append_basic_block("cols.next_plane")
+        done = builder.append_basic_block("cols.done")
+        top = builder.sub(p1, one)
+        builder.branch(ohead)
+        # planes p1 - 1 down to p0
+        builder.position_at_end(ohead)
+        pl = builder.phi(i64)
+        pl.add_incoming(top, pre)
+        oacc = []
+        for _ in range(RB * 4):
+            ph = builder.phi(vec)
+            ph.add_incoming(zero, pre)
+            oacc.append(ph)
+        builder.cbranch(builder.icmp_signed(">=", pl, p0), obody, done)
+        builder.position_at_end(obody)
+        doubled = [builder.add(acc, acc) for acc in oacc]
+        plane = builder.mul(pl, am)
+        rows = [builder.gep(aa.data, [builder.mul(builder.add(plane, r), nw)])
+                for r in rws]
+        builder.branch(ihead)
+        builder.position_at_end(ihead)
+        w = builder.phi(i64)
+        w.add_incoming(ir.Constant(i64, 0), obody)
+        accs = []
+        for k in range(RB * 4):
+            ph = builder.phi(vec)
+            ph.add_incoming(doubled[k], obody)
+            accs.append(ph)
+        builder.cbranch(builder.icmp_signed("<", w, nw), ibody, olatch)
+        builder.position_at_end(ibody)
+        brow = builder.gep(col0, [builder.mul(w, ncol)])
+        ys = [builder.load(builder.bitcast(builder.gep(brow, [ir.Constant(i64, _V * g)]),
+                                           vptr), align=8) for g in range(4)]
+        op = builder.and_ if opname == "and" else builder.xor
+        for u in range(RB):
+            x = builder.load(builder.gep(rows[u], [w]), align=8)
+            xv = builder.shuffle_vector(
+                builder.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)),
+                undef, splat)
+            for g in range(4):
+                cnt = builder.call(ctpop, [op(xv, ys[g])])
+                accs[4 * u + g].add_incoming(builder.add(accs[4 * u + g], cnt), ibody)
+        w.add_incoming(builder.add(w, one), ibody)
+        builder.branch(ihead)
+        builder.position_at_end(olatch)
+        pl.add_incoming(builder.sub(pl, one), olatch)
+        for k in range(RB * 4):
+            oacc[k].add_incoming(accs[k], olatch)
+        builder.branch(ohead)
+        builder.position_at_end(done)
+        return oacc
+
+    def _arrays_ok(*specs):
+        return all(isinstance(arr, types.Array) and arr.ndim == nd and arr.layout == "C"
+                   and arr.dtype == dt for arr, nd, dt in specs)
+
     def _make_cols_block(opname):
         """Intrinsic (a, p0, p1, r0..r3, bt, j, cnt): cnt (4, 32) int64 =
         sum over planes p in [p0, p1) of 2^(p - p0) times the counts of rows
         r0..r3 of plane p of a (P, M, W) against columns j..j+31 of bt (W, N32)
         (Horner: the accumulators double before each lower plane)."""
-        from llvmlite import ir
-        from numba.core import cgutils
-
         @intrinsic
         def cols_block(typingctx, a, p0, p1, r0, r1, r2, r3, bt, j, cnt):
-            arrays = ((a, 3, types.uint64), (bt, 2, types.uint64), (cnt, 2, types.int64))
-            for arr, nd, dt in arrays:
-                if not (isinstance(arr, types.Array) and arr.ndim == nd and arr.layout == "C"
-                        and arr.dtype == dt):
-                    return None
+            if not _arrays_ok((a, 3, types.uint64), (bt, 2, types.uint64),
+                              (cnt, 2, types.int64)):
+                return None
             sig = types.none(a, p0, p1, r0, r1, r2, r3, bt, j, cnt)
 
             def codegen(context, builder, signature, args):
-                i64 = ir.IntType(64)
-                vec = ir.VectorType(i64, _V)
-                vptr = vec.as_pointer()
-                ctpop = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(vec, [vec]), "llvm.ctpop.v8i64")
-                tys = signature.args
-
-                def as64(k):
-                    return context.cast(builder, args[k], tys[k], types.int64)
-                aa = context.make_array(tys[0])(context, builder, args[0])
-                bb = context.make_array(tys[7])(context, builder, args[7])
-                cc = context.make_array(tys[9])(context, builder, args[9])
-                _, am, nw = cgutils.unpack_tuple(builder, aa.shape, 3)
-                _, ncol = cgutils.unpack_tuple(builder, bb.shape, 2)
-                p0, p1 = as64(1), as64(2)
-                rws = [as64(k) for k in (3, 4, 5, 6)]
-                col0 = builder.gep(bb.data, [as64(8)])
-                zero = ir.Constant(vec, [0] * _V)
-                undef = ir.Constant(vec, ir.Undefined)
-                splat = ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V)
-                one = ir.Constant(i64, 1)
-                pre = builder.basic_block
-                ohead = builder.append_basic_block("cols.planes")
-                obody = builder.append_basic_block("cols.plane")
-                ihead = builder.append_basic_block("cols.words")
-                ibody = builder.append_basic_block("cols.word")
-                olatch = builder.append_basic_block("cols.next_plane")
-                done = builder.append_basic_block("cols.done")
-                top = builder.sub(p1, one)
-                builder.branch(ohead)
-                # planes p1 - 1 down to p0
-                builder.position_at_end(ohead)
-                pl = builder.phi(i64)
-                pl.add_incoming(top, pre)
-                oacc = []
-                for _ in range(RB * 4):
-                    ph = builder.phi(vec)
-                    ph.add_incoming(zero, pre)
-                    oacc.append(ph)
-                builder.cbranch(builder.icmp_signed(">=", pl, p0), obody, done)
-                builder.position_at_end(obody)
-                doubled = [builder.add(acc, acc) for acc in oacc]
-                plane = builder.mul(pl, am)
-                rows = [builder.gep(aa.data, [builder.mul(builder.add(plane, r), nw)])
-                        for r in rws]
-                builder.branch(ihead)
-                builder.position_at_end(ihead)
-                w = builder.phi(i64)
-                w.add_incoming(ir.Constant(i64, 0), obody)
-                accs = []
-                for k in range(RB * 4):
-                    ph = builder.phi(vec)
-                    ph.add_incoming(doubled[k], obody)
-                    accs.append(ph)
-                builder.cbranch(builder.icmp_signed("<", w, nw), ibody, olatch)
-                builder.position_at_end(ibody)
-                brow = builder.gep(col0, [builder.mul(w, ncol)])
-                ys = [builder.load(builder.bitcast(builder.gep(brow, [ir.Constant(i64, _V * g)]),
-                                                   vptr), align=8) for g in range(4)]
-                op = builder.and_ if opname == "and" else builder.xor
-                for u in range(RB):
-                    x = builder.load(builder.gep(rows[u], [w]), align=8)
-                    xv = builder.shuffle_vector(
-                        builder.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)),
-                        undef, splat)
-                    for g in range(4):
-                        cnt = builder.call(ctpop, [op(xv, ys[g])])
-                        accs[4 * u + g].add_incoming(builder.add(accs[4 * u + g], cnt), ibody)
-                w.add_incoming(builder.add(w, one), ibody)
-                builder.branch(ihead)
-                builder.position_at_end(olatch)
-                pl.add_incoming(builder.sub(pl, one), olatch)
-                for k in range(RB * 4):
-                    oacc[k].add_incoming(accs[k], olatch)
-                builder.branch(ohead)
-                builder.position_at_end(done)
-                for u in range(RB):
-                    for g in range(4):
-                        dst = builder.gep(cc.data, [ir.Constant(i64, CB * u + _V * g)])
-                        builder.store(oacc[4 * u + g], builder.bitcast(dst, vptr), align=8)
+                oacc = _emit_counts(context, builder, signature.args, args, opname)
+                cc = context.make_array(signature.args[9])(context, builder, args[9])
+                vptr = oacc[0].type.as_pointer()
+                for k, acc in enumerate(oacc):
+                    dst = builder.gep(cc.data, [ir.Constant(ir.IntType(64), CB * (k // 4)
+                                                            + _V * (k % 4))])
+                    builder.store(acc, builder.bitcast(dst, vptr), align=8)
                 return context.get_dummy_value()
             return sig, codegen
         return cols_block
 
+    def _make_cols_scaled(with_bias):
+        """Intrinsic (a, p0, p1, r0..r3, bt, j, ones, o_off, step, alpha, bias, y):
+        the "and" counts I of ``cols_block`` finished in vectors for binary
+        weights and a uniform code without base: y (4, 32) float32 =
+        float32(float64(2 I - ones[0, o_off + u]) * step * alpha[j + v]) (+ bias[j + v])."""
+        @intrinsic
+        def cols_scaled(typingctx, a, p0, p1, r0, r1, r2, r3, bt, j, ones, o_off, step,
+                        alpha, bias, y):
+            if not _arrays_ok((a, 3, types.uint64), (bt, 2, types.uint64),
+                              (ones, 2, types.int64), (alpha, 1, types.float64),
+                              (bias, 1, types.float32), (y, 2, types.float32)):
+                return None
+            sig = types.none(a, p0, p1, r0, r1, r2, r3, bt, j, ones, o_off, step, alpha,
+                             bias, y)
+
+            def codegen(context, builder, signature, args):
+                tys = signature.args
+                oacc = _emit_counts(context, builder, tys, args, "and")
+                i64, f64, f32 = ir.IntType(64), ir.DoubleType(), ir.FloatType()
+                vi, vd, vf = (ir.VectorType(t, _V) for t in (i64, f64, f32))
+                jj = context.cast(builder, args[8], tys[8], types.int64)
+                off = context.cast(builder, args[10], tys[10], types.int64)
+                step = context.cast(builder, args[11], tys[11], types.float64)
+                arr = [context.make_array(tys[k])(context, builder, args[k])
+                       for k in (9, 12, 13, 14)]
+                ones, alpha, bias, yy = (q.data for q in arr)
+
+                def splat(val, vty):
+                    und = ir.Constant(vty, ir.Undefined)
+                    return builder.shuffle_vector(
+                        builder.insert_element(und, val, ir.Constant(ir.IntType(32), 0)), und,
+                        ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V))
+                vstep = splat(step, vd)
+                for k, acc in enumerate(oacc):
+                    u, g = divmod(k, 4)
+                    col = builder.add(jj, ir.Constant(i64, _V * g))
+                    one_u = builder.load(builder.gep(ones, [builder.add(off, ir.Constant(i64, u))]))
+                    t = builder.sub(builder.add(acc, acc), splat(one_u, vi))
+                    d = builder.fmul(builder.sitofp(t, vd), vstep)
+                    al = builder.load(builder.bitcast(builder.gep(alpha, [col]), vd.as_pointer()),
+                                      align=8)
+                    yv = builder.fptrunc(builder.fmul(d, al), vf)
+                    if with_bias:
+                        bv = builder.load(builder.bitcast(builder.gep(bias, [col]),
+                                                          vf.as_pointer()), align=4)
+                        yv = builder.fadd(yv, bv)
+                    dst = builder.gep(yy, [ir.Constant(i64, CB * u + _V * g)])
+                    builder.store(yv, builder.bitcast(dst, vf.as_pointer()), align=4)
+                return context.get_dummy_value()
+            return sig, codegen
+        return cols_scaled
+
     _cols_and = _make_cols_block("and")
     _cols_xor = _make_cols_block("xor")
+    _cols_scaled = _make_cols_scaled(False)
+    _cols_scaled_bias = _make_cols_scaled(True)
 
     @njit(inline="always")
     def _counts(a, p0, p1, i, m, bt, j, xor, cnt):
@@ -211,12 +281,16 @@ if numba is not None:
                 valid, alpha, bias, out):
         """See the module docstring; mode 0 xnor, 1 binary, 2 ternary; pos_t /
         neg_t transposed (``transpose_words``; neg_t unused unless ternary);
-        valid (L, N) int64 or (0, 0): V = row sums; bias (N,) or (0,)."""
+        valid (L, N) int64 or (0, 0): V = row sums; bias (N,) or (0,); alpha and
+        bias padded to N32 (``pad_columns``) take the all-vector path."""
         n_p, m, nw = planes.shape
         length = out.shape[2]
         has_valid = valid.shape[0] > 0
         has_bias = bias.shape[0] > 0
         fused = uniform and mode != 0
+        n32 = (n + CB - 1) // CB * CB
+        scaled = (fused and mode == 1 and base == 0 and alpha.shape[0] >= n32
+                  and (not has_bias or bias.shape[0] >= n32))
         n_blocks = (m + RB - 1) // RB
         for ci in prange((n_blocks + _CHUNK - 1) // _CHUNK):
             ones = np.zeros((n_p, _CHUNK * RB), np.int64)
@@ -224,6 +298,7 @@ if numba is not None:
             facc = np.zeros((RB, CB), np.float64)
             cnt = np.empty((RB, CB), np.int64)
             cntn = np.empty((RB, CB), np.int64)
+            yout = np.empty((RB, CB), np.float32)
             b_lo, b_hi = ci * _CHUNK, min(n_blocks, (ci + 1) * _CHUNK)
             r_lo = b_lo * RB
             if mode == 1:
@@ -244,6 +319,22 @@ if numba is not None:
             for j in range(0, n, CB):
                 for bi in range(b_lo, b_hi):
                     i = bi * RB
+                    if scaled:     # binary weights, uniform code, no base: all in vectors
+                        r1, r2, r3 = min(i + 1, m - 1), min(i + 2, m - 1), min(i + 3, m - 1)
+                        if has_bias:
+                            _cols_scaled_bias(planes, 0, n_p, i, r1, r2, r3, pos_t, j, ones,
+                                              i - r_lo, step, alpha, bias, yout)
+                        else:
+                            _cols_scaled(planes, 0, n_p, i, r1, r2, r3, pos_t, j, ones,
+                                         i - r_lo, step, alpha, bias, yout)
+                        nv = min(CB, n - j)
+                        for u in range(min(RB, m - i)):
+                            row = i + u
+                            img = row // length
+                            pix = row - img * length
+                            for v in range(nv):
+                                out[img, j + v, pix] = yout[u, v]
+                        continue
                     if fused:
                         _counts(planes, 0, n_p, i, m, pos_t, j, False, cnt)
                         if mode == 2:

@@ -42,14 +42,14 @@ class FastPlan:
             2 if weights.ternary else 1)
         self.n_planes = coding.n_planes
         self.row_sums = np.ascontiguousarray(weights.row_sums, np.int64)
-        self.alpha = np.asarray(weights.alpha, np.float64)
+        self.alpha = kpop.pad_columns(weights.alpha, np.float64)
         self.uniform = bool(coding.uniform)
         self.step = float(coding.step) if coding.uniform else 0.0
         self.coefs = np.asarray(coding.coefs, np.float64)
         self.base = float(coding.base)
         self.mid = np.ascontiguousarray(coding.midpoints, np.float32)
         self.bias = (np.zeros(0, np.float32) if bias is None
-                     else np.ascontiguousarray(bias, np.float32).reshape(-1))
+                     else kpop.pad_columns(np.asarray(bias).reshape(-1), np.float32))
         self._no_valid = np.zeros((0, 0), np.int64)
 
     def _product(self, planes, valid, out):
