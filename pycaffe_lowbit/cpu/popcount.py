@@ -23,8 +23,9 @@ Words are uint64 (bit j of a row lives in word j // 64 at bit j % 64), as in
         t = t + base * V[m, n]          (when base != 0; V = R_n or valid[m % L, n])
         y[m // L, n, m % L] = float32(t * alpha_n) (+ bias_n in float32)
 
-Kernel: the weights are stored transposed, bt (W, N8) with N padded to a
-multiple of 32 by zero columns (``transpose_words``). A block is 4 rows of A x 32
+Kernel: the weights are stored transposed in panels of 32 columns, each
+(W, 32) contiguous, N padded to a multiple of 32 by zero columns
+(``transpose_words``). A block is 4 rows of A x 32
 columns: for each word w, each row's word is broadcast and and/xor'ed with the 32
 columns (4 vectors of 8 words), counted with llvm.ctpop.v8i64 (vpopcntq on
 AVX512-VPOPCNTDQ; plain popcnt otherwise) and added to 16 vector accumulators
@@ -66,11 +67,15 @@ def pad_columns(v, dtype):
 
 
 def transpose_words(b):
-    """b (N, W) uint64 -> (W, N32) with N32 = N rounded up to CB, zero columns."""
+    """b (N, W) uint64 -> panels of 32 columns, (N32 / 32 * W, 32): panel q
+    (rows q W .. q W + W - 1) holds b[32 q + v, w] at [q W + w, v]; N32 = N
+    rounded up to CB, the extra columns 0. Each block of the kernel reads
+    one contiguous panel."""
     n, w = b.shape
-    out = np.zeros((w, -(-n // CB) * CB), np.uint64)
-    out[:, :n] = b.T
-    return out
+    n32 = -(-n // CB) * CB
+    full = np.zeros((n32, w), np.uint64)
+    full[:n] = b
+    return np.ascontiguousarray(full.reshape(n32 // CB, CB, w).transpose(0, 2, 1)).reshape(-1, CB)
 
 
 if numba is not None:
@@ -105,7 +110,7 @@ if numba is not None:
         _, ncol = cgutils.unpack_tuple(builder, bb.shape, 2)
         p0, p1 = as64(1), as64(2)
         rws = [as64(k) for k in (3, 4, 5, 6)]
-        col0 = builder.gep(bb.data, [as64(8)])
+        col0 = builder.gep(bb.data, [builder.mul(as64(8), nw)])   # panel j // 32
         zero = ir.Constant(vec, [0] * _V)
         undef = ir.Constant(vec, ir.Undefined)
         splat = ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V)
@@ -174,7 +179,7 @@ if numba is not None:
     def _make_cols_block(opname):
         """Intrinsic (a, p0, p1, r0..r3, bt, j, cnt): cnt (4, 32) int64 =
         sum over planes p in [p0, p1) of 2^(p - p0) times the counts of rows
-        r0..r3 of plane p of a (P, M, W) against columns j..j+31 of bt (W, N32)
+        r0..r3 of plane p of a (P, M, W) against columns j..j+31 of bt (panels, ``transpose_words``)
         (Horner: the accumulators double before each lower plane)."""
         @intrinsic
         def cols_block(typingctx, a, p0, p1, r0, r1, r2, r3, bt, j, cnt):
