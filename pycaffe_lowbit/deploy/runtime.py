@@ -8,7 +8,11 @@ Each packed Convolution / InnerProduct picks its path from its bottom:
   the values are coded by level (``ActivationCoding``), im2col'ed as uint8
   level indices (padding = index 0), split into bit planes, packed along k
   and multiplied by popcount: xnor for sign x binary, bit-serial planes for
-  multi-bit activations (``packed_ops``);
+  multi-bit activations (``packed_ops``). On the CPU with Numba (not
+  LOWBIT_NUMBA=0, not under ``kernels.emulate()``), one-group 2-D
+  convolutions and inner products run the compiled kernels instead
+  (``packed_cpu``: packing, popcount GEMM and epilogue of ``cpu.popcount``),
+  bit-equal to ``packed_ops``;
 - any other bottom (the image, a full-precision layer's output): float, with
   the weights alpha * s unpacked once at load.
 
