@@ -13,6 +13,7 @@ x (B, C, H * W) -> out (B, H * W, P, ceil(C / 64)).
 rows of the column matrix from the pixel words: row (b, oy, ox) holds tap
 t = ky * kw + kx in bits [t C, (t + 1) C) (k ordered (ky, kx, c)); taps reading
 padding stay 0 (level index 0, as ``im2col`` pads). out (P, B * oh * ow, >= ceil(kh kw C / 64)).
+``im2col_halves``: the same for C a multiple of 32, copying 32-bit halves.
 """
 import numpy as np
 
@@ -120,3 +121,31 @@ if numba is not None:
                                         buf[q0 + q + 1] |= v >> (np.uint64(64) - sh0)
                         for q in range(nw):
                             out[p, row, q] = buf[q]
+
+    @njit(cache=True, nogil=True)
+    def im2col_halves(pix32, w_in, c32, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out32):
+        """``im2col_words`` for C a multiple of 32, on uint32 views of the words
+        (little-endian: bit j is bit j % 32 of half j // 32): each tap is c32 =
+        C / 32 whole halves, copied without shifts; the halves past the taps are 0."""
+        nb, hw, n_p, _ = pix32.shape
+        h, wd = hw // w_in, w_in
+        n_half = out32.shape[2]
+        for b in range(nb):
+            for oy in range(oh):
+                for ox in range(ow):
+                    row = (b * oh + oy) * ow + ox
+                    for p in range(n_p):
+                        for ky in range(kh):
+                            iy = oy * sh - ph + ky * dh
+                            for kx in range(kw):
+                                ix = ox * sw - pw + kx * dw
+                                o = (ky * kw + kx) * c32
+                                if 0 <= iy < h and 0 <= ix < wd:
+                                    src = iy * wd + ix
+                                    for q in range(c32):
+                                        out32[p, row, o + q] = pix32[b, src, p, q]
+                                else:
+                                    for q in range(c32):
+                                        out32[p, row, o + q] = 0
+                        for q in range(kh * kw * c32, n_half):
+                            out32[p, row, q] = 0

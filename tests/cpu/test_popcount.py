@@ -104,8 +104,11 @@ def _conv_reference(x, coding, w, bias, kernel, stride, pad, out_size):
 @pytest.mark.parametrize("geom", [((3, 3), (1, 1), (1, 1), 5, 9, 7),
                                   ((5, 5), (1, 1), (2, 2), 70, 6, 6),
                                   ((3, 2), (2, 1), (1, 0), 3, 7, 5),
-                                  ((1, 1), (1, 1), (0, 0), 130, 4, 3)])
+                                  ((1, 1), (1, 1), (0, 0), 130, 4, 3),
+                                  ((3, 3), (1, 1), (1, 1), 96, 5, 6),    # 32-bit halves
+                                  ((2, 2), (2, 2), (0, 0), 64, 5, 5)])
 def test_convolution_bit_equal(levels, ternary, geom):
+    """Both column builders: shifted words (C % 32 != 0) and 32-bit halves."""
     kernel, stride, pad, ch, h, wd = geom
     rng = np.random.default_rng(ch)
     n = 5
