@@ -72,19 +72,20 @@ if numba is not None:
         pixel is bit c % 64 of word c // 64 (pixels innermost: vectorized)."""
         nb, ch, hw = x.shape
         n_p, cw = out.shape[2], out.shape[3]
-        buf = np.empty(hw, np.uint64)
+        buf = np.empty((n_p, hw), np.uint64)
         lev = np.empty(hw, np.uint8)
         for b in range(nb):
             for q in range(cw):
-                for p in range(n_p):
-                    buf[:] = 0
-                    for cc in range(q * 64, min(ch, q * 64 + 64)):
-                        sh = np.uint64(cc & 63)
-                        _levels(x[b, cc], mid, lev)
+                buf[...] = 0
+                for cc in range(q * 64, min(ch, q * 64 + 64)):
+                    sh = np.uint64(cc & 63)
+                    _levels(x[b, cc], mid, lev)
+                    for p in range(n_p):
                         for i in range(hw):
-                            buf[i] |= _bit(lev[i], p, uniform) << sh
-                    for i in range(hw):
-                        out[b, i, p, q] = buf[i]
+                            buf[p, i] |= _bit(lev[i], p, uniform) << sh
+                for i in range(hw):
+                    for p in range(n_p):
+                        out[b, i, p, q] = buf[p, i]
 
     @njit(cache=True, nogil=True)
     def im2col_words(pix, w_in, ch, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out):
