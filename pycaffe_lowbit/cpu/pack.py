@@ -13,7 +13,7 @@ x (B, C, H * W) -> out (B, H * W, P, ceil(C / 64)).
 rows of the column matrix from the pixel words: row (b, oy, ox) holds tap
 t = ky * kw + kx in bits [t C, (t + 1) C) (k ordered (ky, kx, c)); taps reading
 padding stay 0 (level index 0, as ``im2col`` pads). out (P, B * oh * ow, >= ceil(kh kw C / 64)).
-``im2col_halves``: the same for C a multiple of 32, copying 32-bit halves.
+``im2col_units``: the same for C a multiple of 8, copying whole 64/32/16/8-bit units.
 """
 import numpy as np
 
@@ -124,10 +124,11 @@ if numba is not None:
                             out[p, row, q] = buf[q]
 
     @njit(cache=True, nogil=True)
-    def im2col_halves(pix32, w_in, c32, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out32):
-        """``im2col_words`` for C a multiple of 32, on uint32 views of the words
-        (little-endian: bit j is bit j % 32 of half j // 32): each tap is c32 =
-        C / 32 whole halves, copied without shifts; the halves past the taps are 0."""
+    def im2col_units(pix32, w_in, c32, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, out32):
+        """``im2col_words`` for C a multiple of a unit u (64, 32, 16 or 8 bits), on
+        uint<u> views of the words (little-endian: bit j is bit j % u of unit
+        j // u): each tap is c32 = C / u whole units, copied without shifts; the
+        units past the taps are 0."""
         nb, hw, n_p, _ = pix32.shape
         h, wd = hw // w_in, w_in
         n_half = out32.shape[2]

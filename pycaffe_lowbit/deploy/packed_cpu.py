@@ -77,8 +77,10 @@ class FastPlan:
         planes = np.empty((self.n_planes, nb * oh * ow, self.nw), np.uint64)
         geom = (kernel[0], kernel[1], stride[0], stride[1], pad[0], pad[1], dilation[0],
                 dilation[1], oh, ow)
-        if ch % 32 == 0 and np.little_endian:   # whole 32-bit halves per tap
-            kpack.im2col_halves(pix.view(np.uint32), w, ch // 32, *geom, planes.view(np.uint32))
+        unit = next((u for u in (64, 32, 16, 8) if ch % u == 0), 0)
+        if unit and np.little_endian:    # whole units per tap, no shifts
+            ut = np.dtype("uint%d" % unit)
+            kpack.im2col_units(pix.view(ut), w, ch // unit, *geom, planes.view(ut))
         else:
             kpack.im2col_words(pix, w, ch, *geom, planes)
         out = np.empty((nb, self.n, oh * ow), np.float32)

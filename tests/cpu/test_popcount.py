@@ -105,10 +105,12 @@ def _conv_reference(x, coding, w, bias, kernel, stride, pad, out_size):
                                   ((5, 5), (1, 1), (2, 2), 70, 6, 6),
                                   ((3, 2), (2, 1), (1, 0), 3, 7, 5),
                                   ((1, 1), (1, 1), (0, 0), 130, 4, 3),
-                                  ((3, 3), (1, 1), (1, 1), 96, 5, 6),    # 32-bit halves
-                                  ((2, 2), (2, 2), (0, 0), 64, 5, 5)])
+                                  ((3, 3), (1, 1), (1, 1), 96, 5, 6),    # 32-bit units
+                                  ((2, 2), (2, 2), (0, 0), 64, 5, 5),    # words
+                                  ((3, 3), (1, 1), (1, 1), 16, 4, 4),    # 16-bit units
+                                  ((2, 3), (1, 2), (1, 1), 24, 5, 4)])   # bytes
 def test_convolution_bit_equal(levels, ternary, geom):
-    """Both column builders: shifted words (C % 32 != 0) and 32-bit halves."""
+    """Both column builders: shifted words (C % 8 != 0) and whole units."""
     kernel, stride, pad, ch, h, wd = geom
     rng = np.random.default_rng(ch)
     n = 5
