@@ -80,8 +80,10 @@ if numba is not None:
 
     _cols_and = _make_cols_block("and")
     _cols_xor = _make_cols_block("xor")
-    _cols_scaled = _make_cols_scaled(False)
-    _cols_scaled_bias = _make_cols_scaled(True)
+    _scaled_and = _make_cols_scaled(False, False)
+    _scaled_and_bias = _make_cols_scaled(False, True)
+    _scaled_xor = _make_cols_scaled(True, False)
+    _scaled_xor_bias = _make_cols_scaled(True, True)
 
     @njit(inline="always")
     def _counts(a, p0, p1, i, m, bt, j, xor, cnt):
@@ -112,16 +114,21 @@ if numba is not None:
                 valid, alpha, bias, out):
         """See the module docstring; mode 0 xnor, 1 binary, 2 ternary; pos_t /
         neg_t transposed (``transpose_words``; neg_t unused unless ternary);
-        valid (L, N) int64 or (0, 0): V = row sums; bias (N,) or (0,); alpha and
-        bias padded to N32 (``pad_columns``) take the all-vector path."""
+        valid (L, N) int64 or (0, 0): V = row sums; bias (N,) or (0,). With
+        row_sums, alpha, bias and the rows of valid padded to N32 (``pad_columns``),
+        binary x uniform and xnor products are finished in vectors."""
         n_p, m, nw = planes.shape
         length = out.shape[2]
         has_valid = valid.shape[0] > 0
         has_bias = bias.shape[0] > 0
         fused = uniform and mode != 0
         n32 = (n + CB - 1) // CB * CB
-        scaled = (fused and mode == 1 and base == 0 and alpha.shape[0] >= n32
-                  and (not has_bias or bias.shape[0] >= n32))
+        padded = (alpha.shape[0] >= n32 and row_sums.shape[0] >= n32
+                  and (not has_bias or bias.shape[0] >= n32)
+                  and (not has_valid or valid.shape[1] >= n32))
+        scaled = padded and ((fused and mode == 1) or (mode == 0 and n_p == 1 and not uniform))
+        vmat = valid if has_valid else row_sums.reshape((1, row_sums.shape[0]))
+        mult = step if mode != 0 else coefs[0]
         n_blocks = (m + RB - 1) // RB
         for ci in prange((n_blocks + _CHUNK - 1) // _CHUNK):
             ones = np.zeros((n_p, _CHUNK * RB), np.int64)
@@ -150,14 +157,25 @@ if numba is not None:
             for j in range(0, n, CB):
                 for bi in range(b_lo, b_hi):
                     i = bi * RB
-                    if scaled:     # binary weights, uniform code, no base: all in vectors
+                    if scaled:     # binary x uniform code, or xnor: all in vectors
                         r1, r2, r3 = min(i + 1, m - 1), min(i + 2, m - 1), min(i + 3, m - 1)
-                        if has_bias:
-                            _cols_scaled_bias(planes, 0, n_p, i, r1, r2, r3, pos_t, j, ones,
-                                              i - r_lo, step, alpha, bias, yout)
+                        q = i - r_lo
+                        if mode == 0 and has_bias:
+                            _scaled_xor_bias(planes, 0, 1, i, r1, r2, r3, pos_t, j, ones, q, mult,
+                                             k, row_sums, vmat, has_valid, length, base, alpha,
+                                             bias, yout)
+                        elif mode == 0:
+                            _scaled_xor(planes, 0, 1, i, r1, r2, r3, pos_t, j, ones, q, mult, k,
+                                        row_sums, vmat, has_valid, length, base, alpha, bias,
+                                        yout)
+                        elif has_bias:
+                            _scaled_and_bias(planes, 0, n_p, i, r1, r2, r3, pos_t, j, ones, q,
+                                             mult, k, row_sums, vmat, has_valid, length, base,
+                                             alpha, bias, yout)
                         else:
-                            _cols_scaled(planes, 0, n_p, i, r1, r2, r3, pos_t, j, ones,
-                                         i - r_lo, step, alpha, bias, yout)
+                            _scaled_and(planes, 0, n_p, i, r1, r2, r3, pos_t, j, ones, q, mult,
+                                        k, row_sums, vmat, has_valid, length, base, alpha, bias,
+                                        yout)
                         nv = min(CB, n - j)
                         for u in range(min(RB, m - i)):
                             row = i + u

@@ -4,9 +4,9 @@
 ``_popc(x)``: popcount of a 64-bit integer (llvm.ctpop.i64) as int64.
 ``_make_cols_block(op)``: counts of 4 rows of A against a panel of 32 weight
     columns, planes combined by Horner, stored as int64 (4, 32).
-``_make_cols_scaled(with_bias)``: the same "and" counts finished in vectors for
-    binary weights and a uniform code without base: float32((2 I - ones) * step
-    * alpha) (+ bias), the reference's operations in its order.
+``_make_cols_scaled(xnor, with_bias)``: the counts finished in vectors, for
+    binary weights with a uniform code or sign activations (xnor): the float32
+    outputs, the reference's operations in its order.
 
 Explicit <8 x i64> IR because Numba's vectorizer keeps to 256-bit vectors on
 this CPU and to horizontal sums along the words.
@@ -144,54 +144,85 @@ if numba is not None:
             return sig, codegen
         return cols_block
 
-    def _make_cols_scaled(with_bias):
-        """Intrinsic (a, p0, p1, r0..r3, bt, j, ones, o_off, step, alpha, bias, y):
-        the "and" counts I of ``cols_block`` finished in vectors for binary
-        weights and a uniform code without base: y (4, 32) float32 =
-        float32(float64(2 I - ones[0, o_off + u]) * step * alpha[j + v]) (+ bias[j + v])."""
+    def _make_cols_scaled(xnor, with_bias):
+        """Intrinsic (a, p0, p1, r0..r3, bt, j, ones, o_off, step, k, rsums, vmat,
+        per_pixel, length, base, alpha, bias, y): the block's counts finished in
+        vectors, y (4, 32) float32 for rows u and columns v = j..j+31:
+
+            binary weights, uniform code ("and", planes p0..p1 by Horner):
+                t = float64(2 I - ones[0, o_off + u]) * step
+            xnor (sign x binary, one plane): D = (k - 2 X + rsums[v]) >> 1,
+                t = step * float64(D)            (step: the plane's coefficient)
+            base != 0: t = t + base * float64(V),  V = vmat[pix_u, v] (per_pixel,
+                pix_u = row % length) or vmat[0, v]
+            y = float32(t * alpha[v]) (+ bias[v])
+
+        the reference's operations in its order; rsums, vmat rows, alpha and
+        bias padded to N32."""
+        opname = "xor" if xnor else "and"
+
         @intrinsic
-        def cols_scaled(typingctx, a, p0, p1, r0, r1, r2, r3, bt, j, ones, o_off, step,
-                        alpha, bias, y):
+        def cols_scaled(typingctx, a, p0, p1, r0, r1, r2, r3, bt, j, ones, o_off, step, k,
+                        rsums, vmat, per_pixel, length, base, alpha, bias, y):
             if not _arrays_ok((a, 3, types.uint64), (bt, 2, types.uint64),
-                              (ones, 2, types.int64), (alpha, 1, types.float64),
+                              (ones, 2, types.int64), (rsums, 1, types.int64),
+                              (vmat, 2, types.int64), (alpha, 1, types.float64),
                               (bias, 1, types.float32), (y, 2, types.float32)):
                 return None
-            sig = types.none(a, p0, p1, r0, r1, r2, r3, bt, j, ones, o_off, step, alpha,
-                             bias, y)
+            sig = types.none(a, p0, p1, r0, r1, r2, r3, bt, j, ones, o_off, step, k, rsums,
+                             vmat, per_pixel, length, base, alpha, bias, y)
 
             def codegen(context, builder, signature, args):
                 tys = signature.args
-                oacc = _emit_counts(context, builder, tys, args, "and")
+                oacc = _emit_counts(context, builder, tys, args, opname)
                 i64, f64, f32 = ir.IntType(64), ir.DoubleType(), ir.FloatType()
                 vi, vd, vf = (ir.VectorType(t, _V) for t in (i64, f64, f32))
-                jj = context.cast(builder, args[8], tys[8], types.int64)
-                off = context.cast(builder, args[10], tys[10], types.int64)
-                step = context.cast(builder, args[11], tys[11], types.float64)
-                arr = [context.make_array(tys[k])(context, builder, args[k])
-                       for k in (9, 12, 13, 14)]
-                ones, alpha, bias, yy = (q.data for q in arr)
+
+                def arg(n, ty):
+                    return context.cast(builder, args[n], tys[n], ty)
+                jj, off, kk = arg(8, types.int64), arg(10, types.int64), arg(12, types.int64)
+                step, base = arg(11, types.float64), arg(17, types.float64)
+                per_pixel = builder.icmp_signed("!=", arg(15, types.int64), ir.Constant(i64, 0))
+                length = arg(16, types.int64)
+                ones, rsums, vmat, alpha, bias, yy = (
+                    context.make_array(tys[n])(context, builder, args[n]) for n in
+                    (9, 13, 14, 18, 19, 20))
+                _, ldv = cgutils.unpack_tuple(builder, vmat.shape, 2)
+                has_base = builder.fcmp_ordered("!=", base, ir.Constant(f64, 0.0))
 
                 def splat(val, vty):
                     und = ir.Constant(vty, ir.Undefined)
                     return builder.shuffle_vector(
                         builder.insert_element(und, val, ir.Constant(ir.IntType(32), 0)), und,
                         ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V))
-                vstep = splat(step, vd)
-                for k, acc in enumerate(oacc):
-                    u, g = divmod(k, 4)
-                    col = builder.add(jj, ir.Constant(i64, _V * g))
-                    one_u = builder.load(builder.gep(ones, [builder.add(off, ir.Constant(i64, u))]))
-                    t = builder.sub(builder.add(acc, acc), splat(one_u, vi))
-                    d = builder.fmul(builder.sitofp(t, vd), vstep)
-                    al = builder.load(builder.bitcast(builder.gep(alpha, [col]), vd.as_pointer()),
-                                      align=8)
-                    yv = builder.fptrunc(builder.fmul(d, al), vf)
-                    if with_bias:
-                        bv = builder.load(builder.bitcast(builder.gep(bias, [col]),
-                                                          vf.as_pointer()), align=4)
-                        yv = builder.fadd(yv, bv)
-                    dst = builder.gep(yy, [ir.Constant(i64, CB * u + _V * g)])
-                    builder.store(yv, builder.bitcast(dst, vf.as_pointer()), align=4)
+
+                def vload(ary, idx, vty, align):
+                    return builder.load(builder.bitcast(builder.gep(ary.data, [idx]),
+                                                        vty.as_pointer()), align=align)
+                vstep, vbase = splat(step, vd), splat(base, vd)
+                for u in range(4):
+                    pix = builder.srem(arg(3 + u, types.int64), length)
+                    vrow = builder.mul(builder.select(per_pixel, pix, ir.Constant(i64, 0)), ldv)
+                    for g in range(4):
+                        acc = oacc[4 * u + g]
+                        col = builder.add(jj, ir.Constant(i64, _V * g))
+                        if xnor:
+                            d = builder.add(builder.sub(splat(kk, vi), builder.add(acc, acc)),
+                                            vload(rsums, col, vi, 8))
+                            t = builder.fmul(vstep, builder.sitofp(
+                                builder.ashr(d, splat(ir.Constant(i64, 1), vi)), vd))
+                        else:
+                            one_u = builder.load(builder.gep(
+                                ones.data, [builder.add(off, ir.Constant(i64, u))]))
+                            d = builder.sub(builder.add(acc, acc), splat(one_u, vi))
+                            t = builder.fmul(builder.sitofp(d, vd), vstep)
+                        vv = builder.sitofp(vload(vmat, builder.add(vrow, col), vi, 8), vd)
+                        t = builder.select(has_base, builder.fadd(t, builder.fmul(vbase, vv)), t)
+                        yv = builder.fptrunc(builder.fmul(t, vload(alpha, col, vd, 8)), vf)
+                        if with_bias:
+                            yv = builder.fadd(yv, vload(bias, col, vf, 4))
+                        dst = builder.gep(yy.data, [ir.Constant(i64, CB * u + _V * g)])
+                        builder.store(yv, builder.bitcast(dst, vf.as_pointer()), align=4)
                 return context.get_dummy_value()
             return sig, codegen
         return cols_scaled

@@ -41,7 +41,7 @@ class FastPlan:
         self.mode = 0 if (coding.is_sign and not weights.ternary) else (
             2 if weights.ternary else 1)
         self.n_planes = coding.n_planes
-        self.row_sums = np.ascontiguousarray(weights.row_sums, np.int64)
+        self.row_sums = kpop.pad_columns(weights.row_sums, np.int64)
         self.alpha = kpop.pad_columns(weights.alpha, np.float64)
         self.uniform = bool(coding.uniform)
         self.step = float(coding.step) if coding.uniform else 0.0
@@ -51,11 +51,21 @@ class FastPlan:
         self.bias = (np.zeros(0, np.float32) if bias is None
                      else kpop.pad_columns(np.asarray(bias).reshape(-1), np.float32))
         self._no_valid = np.zeros((0, 0), np.int64)
+        self._valid = (None, None)     # (V as given, V with its rows padded to N32)
+
+    def _padded_valid(self, valid):
+        if valid is None:
+            return self._no_valid
+        if self._valid[0] is not valid:
+            pad = np.zeros((valid.shape[0], self.row_sums.shape[0]), np.int64)
+            pad[:, :valid.shape[1]] = valid
+            self._valid = (valid, pad)
+        return self._valid[1]
 
     def _product(self, planes, valid, out):
         kpop._linear(planes, self.pos, self.neg, self.n, self.mode, self.k, self.row_sums,
                      self.uniform, self.step, self.coefs, self.base,
-                     self._no_valid if valid is None else valid, self.alpha, self.bias, out)
+                     self._padded_valid(valid), self.alpha, self.bias, out)
         return out
 
     def inner_product(self, x):

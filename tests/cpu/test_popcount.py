@@ -11,7 +11,8 @@ kpack = pytest.importorskip("pycaffe_lowbit.cpu.pack")
 pytestmark = pytest.mark.skipif(not kpop.available(), reason="numba off or missing")
 
 LEVELS = {"sign": [-1.0, 1.0], "3ne": [-0.0, 0.538, 1.076, 1.614],
-          "2n": [-0.0, 0.453, 1.51], "3ne_slope": [-0.1, 0.538, 1.076, 1.614]}
+          "2n": [-0.0, 0.453, 1.51], "3ne_slope": [-0.1, 0.538, 1.076, 1.614],
+          "sym3": [-1.0, 0.0, 1.0]}   # uniform with a base
 
 
 def _words(rng, shape):
