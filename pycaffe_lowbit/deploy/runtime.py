@@ -8,7 +8,11 @@ Each packed Convolution / InnerProduct picks its path from its bottom:
   the values are coded by level (``ActivationCoding``), im2col'ed as uint8
   level indices (padding = index 0), split into bit planes, packed along k
   and multiplied by popcount: xnor for sign x binary, bit-serial planes for
-  multi-bit activations (``packed_ops``);
+  multi-bit activations (``packed_ops``). On the CPU with Numba (not
+  LOWBIT_NUMBA=0, not under ``kernels.emulate()``), one-group 2-D
+  convolutions and inner products run the compiled kernels instead
+  (``packed_cpu``: packing, popcount GEMM and epilogue of ``cpu.popcount``),
+  bit-equal to ``packed_ops``;
 - any other bottom (the image, a full-precision layer's output): float, with
   the weights alpha * s unpacked once at load.
 
@@ -24,7 +28,7 @@ import numpy as np
 from ..core import backend
 from ..layers._im2col import im2col
 from ..core.net import Net, TEST
-from . import packed_ops
+from . import packed_cpu, packed_ops
 from .fold import batchnorm_thresholds
 
 SUPPORTED = frozenset((
@@ -80,6 +84,15 @@ class _PackedLinear:
         self.param_propagate_down = [False] * len(inner.blobs)
         self.bias = inner.blobs[1].data if len(inner.blobs) > 1 else None
         self._valid_cache = {}
+        self._plan = None
+
+    def _fast(self, xp, group=1, conv=None):
+        """The compiled CPU plan (``packed_cpu``), or None where it does not run."""
+        if not packed_cpu.usable(xp, group):
+            return None
+        if self._plan is None:
+            self._plan = packed_cpu.FastPlan(self.weights, self.coding, self.bias, conv)
+        return self._plan
 
     def reshape(self, bottom, top):
         self.inner.reshape(bottom, top)
@@ -93,6 +106,10 @@ class PackedInnerProduct(_PackedLinear):
     def forward(self, bottom, top):
         inner = self.inner
         x = bottom[0].data.reshape(inner.m, inner.k)
+        plan = self._fast(backend.get_array_module(x))
+        if plan is not None:
+            top[0].data = plan.inner_product(x).reshape(top[0].shape)
+            return
         y = packed_ops.packed_matmul(self.coding.index(x), self.coding, self.weights)
         if self.bias is not None:
             y += self.bias.reshape(1, -1)
@@ -127,6 +144,14 @@ class PackedConvolution(_PackedLinear):
         xp = backend.get_array_module(bottom[0].data)
         n, g = inner.num, inner.group
         og = inner.num_output // g
+        plan = None if len(inner.kernel) != 2 else self._fast(
+            xp, g, (inner.num_output, inner.channels) + tuple(inner.kernel))
+        if plan is not None:
+            x = bottom[0].data.reshape((n, inner.channels) + inner.in_size)
+            y = plan.convolution(x, inner.kernel, inner.stride, inner.pad, inner.dilation,
+                                 inner.out_size, self._valid_sums(0, xp))
+            top[0].data = y.reshape(top[0].shape)
+            return
         idx = self.coding.index(bottom[0].data).reshape((n, inner.channels) + inner.in_size)
         cols = im2col(idx, inner.kernel, inner.stride, inner.pad, inner.dilation,
                       inner.out_size, batch_first=True)
