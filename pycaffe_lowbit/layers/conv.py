@@ -17,12 +17,14 @@ is cut into chunks only to bound the column buffer), and GEMM + col2im in the
 transposed direction; see ``_im2col``. On the kernel path (GPU, or emulated)
 the GEMMs are cuBLAS through CuPy, the layout changes and the bias are
 im2col.cu's kernels, and the parameter gradients accumulate into the diffs
-with beta = 1 (``kernels.blas``: no weight-sized temporary).
+with beta = 1 (``kernels.blas``: no weight-sized temporary); on NumPy the
+same through SciPy's BLAS (``cpu.blas.gemm_acc``).
 """
 import numpy as np
 
 from .. import kernels
 from ..core import backend
+from ..cpu import blas as cpu_blas
 from ..kernels import blas, im2col as im2col_kernels
 from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
 from .base import Layer, shape_str
@@ -233,6 +235,10 @@ class _ConvolutionBase(Layer):
             for a, cols in self._backward_chunks(xp, x, dy, dx, want_w):
                 if on_kernels:    # dW += a cols^T per group, in place (beta = 1)
                     blas.gemm_groups(a, cols, self.blobs[0].diff, trans_b=True)
+                    continue
+                if xp is np and self.blobs[0].diff.flags.c_contiguous:   # same, BLAS
+                    cpu_blas.gemm_acc_groups(a, cols.swapaxes(1, 2),
+                                             self._weight_matrix(self.blobs[0].diff))
                     continue
                 g = xp.matmul(a, cols.swapaxes(1, 2))
                 if dw is None:
