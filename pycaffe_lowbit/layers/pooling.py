@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import kernels
 from ..core import backend
+from ..cpu import jit, pool as cpu_pool
 from ..kernels import pooling as pool_kernels
 from ..proto import caffe_pb2
 from ._im2col import FlatWindows
@@ -160,13 +161,17 @@ class Pooling(Layer):
             y = xp.empty((n * c,) + self.out_size, self.dtype)
             if self.method == _P.MAX:
                 self._arg = xp.empty(y.shape, self._code_dtype)
+                if self._compiled(x3):   # cpu.pool: one pass, codes already 0-based
+                    cpu_pool.max_pool_forward(x3, *self.kernel, *self.stride, *self.pad,
+                                              np.finfo(self.dtype).min, y, self._arg)
+                    self._arg += 1
             elif self.method == _P.STOCHASTIC:
                 if self.phase == caffe_pb2.TEST:
                     self._sto_sum, self._sto_sq = xp.empty_like(y), xp.empty_like(y)
                 else:
                     self._arg = xp.empty(y.shape, self._code_dtype)
                     self._u = self._uniform(y.shape, xp)
-            for p0, p1 in self._chunks(n * c, xp):
+            for p0, p1 in self._chunks(n * c, xp) if not self._compiled(x3) else ():
                 self._forward_chunk(x3[p0:p1], y, p0, p1, xp)
             if self.method == _P.AVE:
                 y /= xp.asarray(self._divisor(), self.dtype)
@@ -287,6 +292,11 @@ class Pooling(Layer):
         idx = (hs + a // kw) * self.in_size[1] + ws + a % kw
         return xp.where(a >= 0, idx, -1).astype(self.dtype)
 
+    def _compiled(self, x3):
+        """MAX on NumPy float arrays with Numba on: the loops of ``cpu.pool``."""
+        return (self.method == _P.MAX and isinstance(x3, np.ndarray) and x3.dtype.kind == "f"
+                and x3.size > 0 and all(self.out_size) and jit.enabled())
+
     def _divisor(self):
         """Caffe's AVE pool_size per output (padding inside H + pad counts)."""
         sizes = []
@@ -324,6 +334,12 @@ class Pooling(Layer):
             return
         dy3 = dy.reshape((n * c,) + self.out_size)
         x3 = x.reshape((n * c,) + self.in_size)
+        if self._compiled(x3) and self._arg.flags.c_contiguous:
+            dx = xp.empty(x3.shape, self.dtype)
+            cpu_pool.max_pool_backward(xp.ascontiguousarray(dy3), self._arg, *self.kernel,
+                                       *self.stride, *self.pad, dx)
+            bottom[0].diff = dx.reshape(x.shape)
+            return
         dx = xp.zeros(x3.shape, self.dtype)
         for p0, p1 in self._chunks(n * c, xp):
             self._backward_chunk(dy3[p0:p1], x3[p0:p1], dx[p0:p1], p0, p1, xp)
