@@ -15,19 +15,13 @@ so ``col.reshape(C * prod(K), -1)`` is Caffe's column matrix. ``col2im`` is its
 adjoint: it sums every column entry back into the input position it came from.
 Out-of-range positions are never padded into a copy of the input: each offset
 copies only the output range that reads inside the image and zeroes the rest.
-On NumPy, 2-D geometries in the GEMM layout run as one compiled loop nest
-(``cpu.im2col``, Numba) unless ``LOWBIT_NUMBA=0``; the slice copies above are
-its reference.
 On the kernel path (GPU, or emulated) 1-D and 2-D geometries run as im2col.cu's
 kernels (one item per column position, one per input element for col2im).
 """
 import functools
 import itertools
 
-import numpy as np
-
 from .. import kernels
-from ..cpu import im2col as cpu_im2col, jit
 from ..kernels import im2col as im2col_kernels
 
 
@@ -110,8 +104,6 @@ def im2col(x, kernel, stride, pad, dilation, out_size, batch_first=False, out=No
     if kernels.active(x) and im2col_kernels.supported(kernel, x):
         return im2col_kernels.im2col(x, col, kernel, stride, pad, dilation, out_size,
                                      batch_first)
-    if _compiled(x, kernel, col, batch_first):
-        return cpu_im2col.im2col_2d(x, kernel, stride, pad, dilation, col)
     for ko, src, dst, zero in _plan(kernel, stride, pad, dilation, x.shape[2:], out_size):
         view = _offset_view(col, ko, batch_first)
         if src is not None:
@@ -135,20 +127,11 @@ def col2im(col, x_shape, kernel, stride, pad, dilation, out_size, batch_first=Fa
         x = _xp(col).zeros(x_shape, col.dtype)
     else:
         x = out
-    if _compiled(x, kernel, col, batch_first):
-        return cpu_im2col.col2im_2d(col, kernel, stride, pad, dilation, x)
-    x[...] = 0
+        x[...] = 0
     for ko, src, dst, _ in _plan(kernel, stride, pad, dilation, x_shape[2:], out_size):
         if src is not None:
             x[src] += _offset_view(col, ko, batch_first)[dst]
     return x
-
-
-def _compiled(x, kernel, col, batch_first):
-    """Take the Numba loop nest (cpu.im2col): NumPy arrays, the GEMM layout, 2-D."""
-    return (not batch_first and isinstance(x, np.ndarray) and isinstance(col, np.ndarray)
-            and x.size > 0 and col.size > 0 and jit.enabled()
-            and cpu_im2col.supported(x, kernel, col))
 
 
 def _xp(a):
