@@ -30,9 +30,11 @@ from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
 from .base import Layer, shape_str
 from .registry import register
 
-# Column-buffer size per chunk of the batch: small on CPU (cache-friendly),
-# large on GPU (few kernel launches).
-_COL_BYTES = {"numpy": 8 << 20, "other": 512 << 20}
+# Column-buffer size per chunk of the batch: small on CPU (about the L2 cache,
+# so im2col's writes are still cached when the GEMM reads them: measured 10-20 %
+# faster than 8 MiB on the CIFAR nets' layers, the same on AlexNet's), large on
+# GPU (few kernel launches).
+_COL_BYTES = {"numpy": 2 << 20, "other": 512 << 20}
 
 
 def canonical_axis(layer, blob, axis):
