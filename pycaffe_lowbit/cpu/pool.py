@@ -8,8 +8,9 @@ hs = ph * sh - pad_h .. hs + kh - 1 and columns likewise, clipped to the image:
     code[p, ph, pw] = (h - hs) * kw + (w - ws) of that maximum (the offset in
                       the unclipped window), -1 when nothing beats ``lowest``
     dx[p, h, w]     = sum of dy over the outputs whose code points at (h, w),
-                      added in offset order (the order of the NumPy reference
-                      in layers/pooling.py, so results are bit-equal to it)
+                      added in output order (Caffe's; the NumPy path of
+                      layers/pooling.py adds in offset order: where windows
+                      overlap, sums of 2-4 terms may differ in the last bit)
 
 One pass over x forward, one over dy and the codes backward, per plane.
 """
@@ -46,13 +47,10 @@ def max_pool_backward(dy, code, kh, kw, sh, sw, pad_h, pad_w, dx):
     oh, ow = dy.shape[1], dy.shape[2]
     dx[...] = 0
     for p in range(planes):
-        for k in range(kh * kw):
-            i, j = k // kw, k % kw
-            for a in range(oh):
-                h = a * sh - pad_h + i
-                if h < 0 or h >= height:
-                    continue
-                for b in range(ow):
-                    if code[p, a, b] == k:
-                        dx[p, h, b * sw - pad_w + j] += dy[p, a, b]
+        for a in range(oh):
+            hs = a * sh - pad_h
+            for b in range(ow):
+                k = code[p, a, b]
+                if k >= 0:
+                    dx[p, hs + k // kw, b * sw - pad_w + k % kw] += dy[p, a, b]
     return dx
