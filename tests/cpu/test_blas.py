@@ -1,4 +1,4 @@
-"""cpu.blas.gemm_acc (BLAS gemm with beta into a C- or F-ordered out) against
+"""cpu.blas.gemm_acc (CBLAS gemm with beta into a C- or F-ordered out) against
 its NumPy reference, and the layers that accumulate parameter gradients with
 it: a diff that already holds values (iter_size > 1, shared parameters, a
 pycaffe user's own writes) keeps them and gains the gradient."""
@@ -85,3 +85,25 @@ def test_param_diffs_accumulate_onto_existing_values(proto, dtype):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for blob, u, g in zip(layer.blobs, user, grads):
         np.testing.assert_allclose(blob.diff, u + 2 * g, rtol=tol, atol=tol * 10)
+
+
+def test_uses_numpys_own_blas():
+    """The BLAS path is NumPy's bundled OpenBLAS (one thread pool with matmul)
+    where the wheel has one; elsewhere the NumPy reference runs."""
+    import glob
+    import os
+    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)),
+                                  "numpy.libs", "*openblas*"))
+    assert blas.available() == bool(libs)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 3), (3, 4, 1), (1, 1, 5)])
+def test_gemm_acc_degenerate_rows_and_columns(shape):
+    m, k, n = shape
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((k, m)).astype(np.float32).T      # transposed views
+    b = rng.standard_normal((n, k)).astype(np.float32).T
+    out = rng.standard_normal((n, m)).astype(np.float32).T
+    ref = out.astype(np.float64) + a.astype(np.float64) @ b
+    blas.gemm_acc(a, b, out)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
