@@ -15,12 +15,17 @@ forward also updates the blobs (a = moving_average_fraction):
 Backward, with means over the non-channel axes:
   batch   dx = (dy - mean(dy) - mean(dy * y) * y) / sqrt(var + eps)
   global  dx = dy / sqrt(var + eps)
+On NumPy with Numba on, the batch-statistics forward and backward run as the
+compiled passes of ``cpu.norm`` (sums in float64), the code below their reference.
 The three blobs are statistics, not parameters: Caffe forces their lr_mult to 0
 (adding ``param { lr_mult: 0 }`` entries to this layer's parameter) and their
 diffs stay 0. Bottom: N x C x ... (at least 2 axes); top: same. In-place allowed.
 """
+import numpy as np
+
 from .. import kernels
 from ..core import backend
+from ..cpu import jit, norm as cpu_norm
 from ..kernels import normalization as norm_kernels
 from ..proto import caffe_pb2
 from .base import Layer
@@ -89,7 +94,9 @@ class BatchNorm(Layer):
             top[0].data = y.reshape(bottom[0].shape)
             return
         y = xp.empty(self._dims, x.dtype)  # top's new array (in place: x is not overwritten)
-        if self.use_global_stats:
+        if not self.use_global_stats and self._compiled(x):
+            self._forward_compiled(x, y, m)
+        elif self.use_global_stats:
             s = float(self.blobs[2].data.reshape(-1)[0])
             factor = dt(0) if s == 0 else dt(1) / dt(s)
             mean = self.blobs[0].data.reshape(1, -1, 1) * factor
@@ -109,6 +116,22 @@ class BatchNorm(Layer):
             x_norm /= self._std  # kept for backward; top.data gets its own copy
             xp.copyto(y, x_norm)
         top[0].data = y.reshape(bottom[0].shape)
+
+    def _compiled(self, a):
+        """NumPy float arrays with Numba on: the passes of ``cpu.norm``."""
+        return (isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size > 0
+                and jit.enabled())
+
+    def _forward_compiled(self, x, y, m):
+        """Batch statistics in two passes (float64 sums), then x_norm and y in one."""
+        dt = self.dtype
+        mean, var = np.empty(self.channels), np.empty(self.channels)
+        cpu_norm.bn_stats(np.ascontiguousarray(x), mean, var)
+        mean, var = mean.astype(dt).reshape(1, -1, 1), var.astype(dt).reshape(1, -1, 1)
+        self._update_statistics(mean, var, m)
+        self._std = np.sqrt(var + dt.type(self.eps))
+        cpu_norm.bn_normalize(np.ascontiguousarray(x), mean.reshape(-1),
+                              self._std.reshape(-1), self._x_norm_buffer(np), y)
 
     def _update_statistics(self, mean, var, m):
         dt = self.dtype.type
@@ -141,6 +164,8 @@ class BatchNorm(Layer):
         dx = xp.empty(self._dims, dy.dtype)  # bottom's new diff (dy may be shared)
         if self.use_global_stats:
             xp.divide(dy, self._std, out=dx)
+        elif self._compiled(dy):
+            cpu_norm.bn_backward(np.ascontiguousarray(dy), self._y, self._std.reshape(-1), dx)
         else:
             y = self._y
             dt = self.dtype.type

@@ -8,12 +8,16 @@ bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
     dX = dY W  (dY W^T when transposed)
     dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
 
-On the kernel path (GPU, or emulated) the products are cuBLAS through CuPy:
+On NumPy, dW accumulates into the diff by one BLAS gemm with beta = 1
+(``cpu.blas.gemm_acc``: no temporary). On the kernel path (GPU, or emulated) the products are cuBLAS through CuPy:
 dW and db accumulate into the diffs with beta = 1 (``kernels.blas``, no
 temporary), and the bias is added by im2col.cu's channel-bias kernel.
 """
+import numpy as np
+
 from .. import kernels
 from ..core import backend
+from ..cpu import blas as cpu_blas
 from ..kernels import blas, im2col as im2col_kernels
 from .base import Layer
 from .conv import canonical_axis
@@ -75,15 +79,6 @@ class InnerProduct(Layer):
             y += self.blobs[1].data
         top[0].data = y.reshape(top[0].shape)
 
-    def _dw_scratch(self, xp):
-        """A private array of W's shape, reused between calls, for dY^T X before
-        it is added to W's diff (no new weight-sized temporary per call)."""
-        w = self.blobs[0]
-        buf = getattr(self, "_dw", None)
-        if buf is None or buf.shape != w.shape or backend.get_array_module(buf) is not xp:
-            buf = self._dw = xp.empty(w.shape, w.dtype)
-        return buf
-
     def backward(self, top, propagate_down, bottom):
         xp = backend.get_array_module(top[0].diff)
         dy = top[0].diff.reshape(self.m, self.num_output)
@@ -92,12 +87,13 @@ class InnerProduct(Layer):
             self._backward_params_blas(bottom[0].data.reshape(self.m, self.k), dy)
         elif self.param_propagate_down[0]:
             x = bottom[0].data.reshape(self.m, self.k)
-            dw = self._dw_scratch(xp)
-            if self.transpose:
-                xp.matmul(x.T, dy, out=dw)
+            diff = self.blobs[0].diff
+            if xp is not np:
+                diff += xp.matmul(x.T, dy) if self.transpose else xp.matmul(dy.T, x)
+            elif self.transpose:   # one BLAS call with beta = 1 into the diff
+                cpu_blas.gemm_acc(x.T, dy, diff)
             else:
-                xp.matmul(dy.T, x, out=dw)
-            self.blobs[0].diff += dw
+                cpu_blas.gemm_acc(dy.T, x, diff)
         if self.bias_term and self.param_propagate_down[1] and not on_kernels:
             self.blobs[1].diff += dy.sum(axis=0)
         if propagate_down[0]:

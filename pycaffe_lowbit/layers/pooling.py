@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import kernels
 from ..core import backend
+from ..cpu import jit, pool as cpu_pool
 from ..kernels import pooling as pool_kernels
 from ..proto import caffe_pb2
 from ._im2col import FlatWindows
@@ -287,6 +288,12 @@ class Pooling(Layer):
         idx = (hs + a // kw) * self.in_size[1] + ws + a % kw
         return xp.where(a >= 0, idx, -1).astype(self.dtype)
 
+    def _compiled(self, x3):
+        """MAX on NumPy float arrays with Numba on: the backward loop of ``cpu.pool``
+        (its forward measured slower than the offset sweeps here, so it stays)."""
+        return (self.method == _P.MAX and isinstance(x3, np.ndarray) and x3.dtype.kind == "f"
+                and x3.size > 0 and all(self.out_size) and jit.enabled())
+
     def _divisor(self):
         """Caffe's AVE pool_size per output (padding inside H + pad counts)."""
         sizes = []
@@ -324,6 +331,12 @@ class Pooling(Layer):
             return
         dy3 = dy.reshape((n * c,) + self.out_size)
         x3 = x.reshape((n * c,) + self.in_size)
+        if self._compiled(x3) and self._arg.flags.c_contiguous:
+            dx = xp.empty(x3.shape, self.dtype)
+            cpu_pool.max_pool_backward(xp.ascontiguousarray(dy3), self._arg, *self.kernel,
+                                       *self.stride, *self.pad, dx)
+            bottom[0].diff = dx.reshape(x.shape)
+            return
         dx = xp.zeros(x3.shape, self.dtype)
         for p0, p1 in self._chunks(n * c, xp):
             self._backward_chunk(dy3[p0:p1], x3[p0:p1], dx[p0:p1], p0, p1, xp)

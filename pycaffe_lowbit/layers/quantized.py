@@ -30,6 +30,8 @@ selection: a roulette redrawn at every forward keeps
 int((1 - ratio/100) num) rows in full precision. The quantized inner products
 keep W as num_output x K and ignore ``transpose``, as the HWGQ fork does.
 """
+import numpy as np
+
 from .. import quant
 from .conv import Convolution
 from .inner_product import InnerProduct
@@ -77,11 +79,25 @@ class QuantizedWeight:
             self._w_eff = w
         else:
             rows = w.reshape(w.shape[0], -1)
-            self._w_eff = self.weight_quantizer.forward(rows).reshape(w.shape)
+            q = self.weight_quantizer
+            if getattr(q, "takes_out", False):
+                self._w_eff = q.forward(rows, out=self._q_buffer(rows)).reshape(w.shape)
+            else:
+                self._w_eff = q.forward(rows).reshape(w.shape)
         return self._w_eff
 
     def _backward_weight(self):
         return self._w_eff
+
+    def _q_buffer(self, rows):
+        """The layer's own array for Q (NumPy), reused at every forward: Q of the
+        last forward is only needed until the next one (``_backward_weight``)."""
+        if not isinstance(rows, np.ndarray):
+            return None
+        buf = getattr(self, "_q_buf", None)
+        if buf is None or buf.shape != rows.shape or buf.dtype != rows.dtype:
+            buf = self._q_buf = np.empty_like(rows)
+        return buf
 
 
 class _QuantizedConvolution(QuantizedWeight, Convolution):

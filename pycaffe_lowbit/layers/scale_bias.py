@@ -8,12 +8,17 @@ Bias   y = x + b;  dx = dy;  db = sum_{outer, inner} dy
 Scale  y = x * s (+ b with ``bias_term``, a Bias applied to the top);
        dx = dy * s;  ds = sum_{outer, inner} dy * x
 
+On NumPy with Numba on, a learned Scale (with its bias) runs forward and
+backward as one pass each (``cpu.norm``), the code below their reference.
 Learned blobs accumulate their diffs; a bottom[1] diff is overwritten. Fillers:
 Scale's defaults to constant 1 and its bias_filler to constant 0, Bias's filler to
 constant 0. Bottom: any shape; top: same shape. In-place allowed.
 """
+import numpy as np
+
 from .. import kernels
 from ..core.fillers import fill
+from ..cpu import jit, norm as cpu_norm
 from ..kernels import normalization as norm_kernels
 from ..proto import caffe_pb2
 from .base import Layer
@@ -171,7 +176,12 @@ class Scale(Layer):
         # In place, backward needs x after top.data is replaced: keep a copy
         # (the old array may still be reachable and written through elsewhere),
         # as Caffe does, only when the scale's gradient will be computed.
-        self._x = x.copy() if top[0] is bottom[0] and self._scale_grad(bottom) else None
+        keep = top[0] is bottom[0] and self._scale_grad(bottom)
+        if self._compiled(x, bottom):
+            self._x = np.empty_like(x) if keep else None
+            self._forward_compiled(x, top, bottom)
+            return
+        self._x = x.copy() if keep else None
         if kernels.active(x):
             fused = self._bias is not None and self._bias._dims == self._dims
             top[0].data = norm_kernels.scale_forward(
@@ -190,6 +200,44 @@ class Scale(Layer):
             if self._bias is not None:
                 self._bias.forward([top[0]], top)
 
+    def _compiled(self, a, bottom):
+        """A learned scale (and a bias of the same dims, or none) on NumPy float
+        arrays with Numba on: the one-pass loops of ``cpu.norm``."""
+        return (len(bottom) == 1 and isinstance(a, np.ndarray) and a.dtype.kind == "f"
+                and a.size > 0 and jit.enabled() and not kernels.active(a)
+                and (self._bias is None or self._bias._dims == self._dims))
+
+    def _forward_compiled(self, x, top, bottom):
+        """y = x s + b in one pass, copying x into self._x on the way if kept."""
+        dims, dt = self._dims, self.dtype
+        s = self.blobs[0].data.reshape(-1)
+        b = self._bias.blobs[0].data.reshape(-1) if self._bias is not None \
+            else np.zeros(dims[1], dt)
+        y = np.empty(dims, dt)
+        keep = self._x.reshape(dims) if self._x is not None else np.empty((0, 0, 0), dt)
+        cpu_norm.scale_forward(np.ascontiguousarray(x.reshape(dims)), s, b, y, keep)
+        top[0].data = y.reshape(x.shape)
+
+    def _backward_compiled(self, dy, top, propagate_down, bottom):
+        """ds, db and dx in one pass over dy (and x)."""
+        dims, dt = self._dims, self.dtype
+        none = np.empty(0, dt)
+        want_s, want_b = self.param_propagate_down[0], \
+            self._bias is not None and self.param_propagate_down[-1]
+        x = (self._x if top[0] is bottom[0] else bottom[0].data) if want_s else None
+        dx = np.empty(dims, dt) if propagate_down[0] else np.empty((0, 0, 0), dt)
+        for blob in self.blobs[:2 if want_b else 1]:
+            if not blob.diff.flags.c_contiguous:   # accumulate through a view
+                blob.diff = np.ascontiguousarray(blob.diff)
+        cpu_norm.scale_backward(
+            np.ascontiguousarray(dy.reshape(dims)),
+            np.ascontiguousarray(x.reshape(dims)) if want_s else np.empty((0, 0, 0), dt),
+            self.blobs[0].data.reshape(-1),
+            self.blobs[0].diff.reshape(-1) if want_s else none,
+            self._bias.blobs[0].diff.reshape(-1) if want_b else none, dx)
+        if propagate_down[0]:
+            bottom[0].diff = dx.reshape(dy.shape)
+
     def _scale_grad(self, bottom):
         """Whether backward computes the scale's (or bottom[1]'s) gradient; for
         bottom[1] that is unknown here, so assume it is."""
@@ -198,6 +246,9 @@ class Scale(Layer):
     def backward(self, top, propagate_down, bottom):
         dy = top[0].diff
         xp = top[0].xp
+        if self._compiled(dy, bottom):
+            self._backward_compiled(dy, top, propagate_down, bottom)
+            return
         if self._bias is not None and self.param_propagate_down[-1]:
             self._bias.backward(top, [False], [top[0]])
         learned = len(bottom) == 1

@@ -26,30 +26,33 @@ from ..core import backend
 from ..kernels import quant as kq
 
 
-def row_mean_abs(w):
+def row_mean_abs(w, scratch=None):
     """a_n = sum_j |W_nj| * (1 / k), in W's dtype: the row sum as a matrix-vector
     product with a ones vector (a BLAS sgemv, as in the HWGQ fork), then one
     multiply by the rounded 1/k. With NumPy's OpenBLAS this reproduced the
     fork's float32 a_n bit for bit in LeNet-HWGQ's k = 500 and 800 layers; a
     float64 mean rounded to float32 is 1 ulp off in about 2/3 of the rows, which
-    flips a few quantized activations downstream."""
+    flips a few quantized activations downstream. ``scratch``: an array of w's
+    shape to hold |W| (else one is allocated)."""
     xp = backend.get_array_module(w)
     k = w.shape[1]
     one = w.dtype.type(1)
-    return xp.matmul(xp.abs(w), xp.ones(k, w.dtype)) * (one / w.dtype.type(k))
+    return xp.matmul(xp.abs(w, out=scratch), xp.ones(k, w.dtype)) * (one / w.dtype.type(k))
 
 
-def _signed(w, a):
+def _signed(w, a, out=None):
     """a where w >= 0 (0 and -0.0 included), else -a: a_n s(W_nj) for a (num, 1),
     or s(W_nj) for a = 1. As copysign(a, w + 0): -0.0 + 0 is +0.0 in IEEE
     arithmetic, so zeros of either sign take +a (and this is much faster than
     a ``where``)."""
     xp = backend.get_array_module(w)
-    s = w + w.dtype.type(0)
+    s = xp.add(w, w.dtype.type(0), out=out)
     return xp.copysign(a, s, out=s)
 
 
 class _StraightThrough:
+    takes_out = True   # forward(w, out=...) accepted (see BinaryWeights.forward)
+
     def backward(self, w, dq):
         """dL/dW = dL/dQ (straight-through)."""
         return dq
@@ -71,11 +74,17 @@ class BinaryWeights(_StraightThrough):
             return row_mean_abs(w)
         return xp.ones(w.shape[0], w.dtype)
 
-    def forward(self, w):
+    def forward(self, w, out=None):
+        """Q; ``out`` (w's shape, not w itself): written and returned instead of a
+        new array (a layer's buffer, reused at every forward: no page faults for
+        a weight-sized array), and used first as the scratch for |W|."""
         if kq.runs(w):
             return kq.binary_weights(w, self.use_alpha)
-        a = self.scale(w)[:, None] if self.use_alpha else w.dtype.type(1)
-        return _signed(w, a)
+        if self.use_alpha:
+            a = row_mean_abs(w, out)[:, None]
+        else:
+            a = w.dtype.type(1)
+        return _signed(w, a, out)
 
 
 class TernaryWeights(_StraightThrough):
@@ -92,8 +101,9 @@ class TernaryWeights(_StraightThrough):
         centred = w - xp.mean(w, dtype=w.dtype)
         return w.dtype.type(self.factor) * xp.mean(xp.abs(centred), dtype=w.dtype)
 
-    def forward(self, w):
-        """Q (num, k); the zeros of Q may be -0.0 (same products and sums)."""
+    def forward(self, w, out=None):
+        """Q (num, k); the zeros of Q may be -0.0 (same products and sums).
+        ``out`` is accepted for the common signature and not used."""
         if kq.runs(w):
             return kq.ternary_weights(w, self.factor)
         xp = backend.get_array_module(w)
@@ -175,9 +185,13 @@ class StochasticSelection(_StraightThrough):
         """m: how many of ``num`` rows stay in full precision."""
         return int((1.0 - self.ratio / 100.0) * num)
 
-    def forward(self, w):
+    def forward(self, w, out=None):
+        """``out``: passed to the inner quantizer (see BinaryWeights.forward)."""
         xp = backend.get_array_module(w)
-        q = self.inner.forward(w)
+        if out is not None and getattr(self.inner, "takes_out", False):
+            q = self.inner.forward(w, out=out)
+        else:
+            q = self.inner.forward(w)
         m = self.count(w.shape[0])
         if m == 0:
             self.selected = np.zeros(w.shape[0], bool)
