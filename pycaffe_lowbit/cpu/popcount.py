@@ -37,7 +37,6 @@ The scalar popcount is LLVM's ctpop too (numba 0.68 has no ``np.bitwise_count``)
 
 ``available()``: Numba importable and not turned off with LOWBIT_NUMBA=0.
 """
-import os
 
 import numpy as np
 
@@ -47,13 +46,14 @@ try:
 except ImportError:      # pragma: no cover - exercised by the fallback test
     numba = None
 
+from . import jit
 from .popcount_ir import CB, RB   # rows of A x columns (weights) per block
 _CHUNK = 16   # row blocks per parallel task
 
 
 def available():
-    """Numba kernels usable: numba importable and LOWBIT_NUMBA != 0."""
-    return numba is not None and os.environ.get("LOWBIT_NUMBA", "1") != "0"
+    """Numba kernels usable (``jit.enabled()``) and this module's imported."""
+    return numba is not None and jit.enabled()
 
 
 def pad_columns(v, dtype):
