@@ -28,6 +28,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import _caffe  # noqa: E402
+from _machine import cpu_model, set_threads  # noqa: E402
 import _nets  # noqa: E402
 
 NO_TORCH = ("PyTorch: not installed, so the PyTorch columns say n/a "
@@ -68,25 +69,6 @@ def parse_args(argv=None):
     if args.rounds < 1 or args.iters < 0:
         p.error("--rounds must be >= 1 and --iters >= 0")
     return args
-
-
-def set_threads(n):
-    """Before numpy (and torch) are imported."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(n)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def caffe_status(args, param):

@@ -22,7 +22,6 @@ On CPU the packed layers use the Numba kernels of ``pycaffe_lowbit.cpu.popcount`
 import argparse
 import datetime
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,6 +29,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+from _machine import cpu_model, set_threads  # noqa: E402
+
 NETS = {"alexnet_hwgq": "models/alexnet_hwgq/deploy.prototxt",
         "digits_bnn": "models/digits_bnn/deploy.prototxt"}
 
@@ -41,17 +43,6 @@ def parse(argv):
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (best kept)")
     p.add_argument("--threads", type=int, default=1, help="BLAS and Numba threads")
     return p.parse_args(argv)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def with_batch(path, batch, out):
@@ -159,8 +150,7 @@ def bench(label, model_path, batch, rounds, log):
 
 def main(argv=None):
     args = parse(argv)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    set_threads(args.threads)
     import numpy as np
     import pycaffe_lowbit  # noqa: F401
     from pycaffe_lowbit.cpu import popcount
