@@ -1,7 +1,8 @@
 """The rules of ARCHITECTURE.md, checked on the source: no import cycle in the
-package, quantizers are leaves (over the backend and their kernels), the
-kernels import only the backend, only the backend imports CuPy, layers know
-nothing of training, nothing imports the command line, no file past ~400 lines.
+package, quantizers are leaves (over the backend and their GPU and CPU
+kernels), the GPU kernels import only the backend and the CPU kernels nothing
+of the package, only the backend imports CuPy, layers know nothing of
+training, nothing imports the command line, no file past ~400 lines.
 
 Imports are read from the source (every ``import``, at module level or inside a
 function), so a cycle that Python happens to tolerate at run time still fails.
@@ -110,8 +111,15 @@ def test_quantizers_import_only_the_backend_and_their_kernels():
     for module, imports in GRAPH.items():
         if _in(module, "quant"):
             outside = {m for m in imports if m.startswith(PACKAGE) and not _in(m, "quant")
-                       and not _in(m, "kernels")}
+                       and not _in(m, "kernels") and not _in(m, "cpu")}
             assert outside <= {PACKAGE + ".core.backend"}, (module, outside)
+
+
+def test_cpu_kernels_import_nothing_else_of_the_package():
+    for module, imports in GRAPH.items():
+        if _in(module, "cpu"):
+            outside = {m for m in imports if m.startswith(PACKAGE) and not _in(m, "cpu")}
+            assert not outside, (module, outside)
 
 
 def test_kernels_import_only_the_backend():

@@ -94,7 +94,7 @@ class BatchNorm(Layer):
             top[0].data = y.reshape(bottom[0].shape)
             return
         y = xp.empty(self._dims, x.dtype)  # top's new array (in place: x is not overwritten)
-        if not self.use_global_stats and self._compiled(x):
+        if not self.use_global_stats and jit.runs(x):
             self._forward_compiled(x, y, m)
         elif self.use_global_stats:
             s = float(self.blobs[2].data.reshape(-1)[0])
@@ -117,21 +117,17 @@ class BatchNorm(Layer):
             xp.copyto(y, x_norm)
         top[0].data = y.reshape(bottom[0].shape)
 
-    def _compiled(self, a):
-        """NumPy float arrays with Numba on: the passes of ``cpu.norm``."""
-        return (isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size > 0
-                and jit.enabled())
-
     def _forward_compiled(self, x, y, m):
         """Batch statistics in two passes (float64 sums), then x_norm and y in one."""
         dt = self.dtype
+        x = np.ascontiguousarray(x)
         mean, var = np.empty(self.channels), np.empty(self.channels)
-        cpu_norm.bn_stats(np.ascontiguousarray(x), mean, var)
+        cpu_norm.bn_stats(x, mean, var)
         mean, var = mean.astype(dt).reshape(1, -1, 1), var.astype(dt).reshape(1, -1, 1)
         self._update_statistics(mean, var, m)
         self._std = np.sqrt(var + dt.type(self.eps))
-        cpu_norm.bn_normalize(np.ascontiguousarray(x), mean.reshape(-1),
-                              self._std.reshape(-1), self._x_norm_buffer(np), y)
+        cpu_norm.bn_normalize(x, mean.reshape(-1), self._std.reshape(-1),
+                              self._x_norm_buffer(np), y)
 
     def _update_statistics(self, mean, var, m):
         dt = self.dtype.type
@@ -164,7 +160,7 @@ class BatchNorm(Layer):
         dx = xp.empty(self._dims, dy.dtype)  # bottom's new diff (dy may be shared)
         if self.use_global_stats:
             xp.divide(dy, self._std, out=dx)
-        elif self._compiled(dy):
+        elif jit.runs(dy):
             cpu_norm.bn_backward(np.ascontiguousarray(dy), self._y, self._std.reshape(-1), dx)
         else:
             y = self._y

@@ -18,7 +18,7 @@ transposed direction; see ``_im2col``. On the kernel path (GPU, or emulated)
 the GEMMs are cuBLAS through CuPy, the layout changes and the bias are
 im2col.cu's kernels, and the parameter gradients accumulate into the diffs
 with beta = 1 (``kernels.blas``: no weight-sized temporary); on NumPy the
-same through SciPy's BLAS (``cpu.blas.gemm_acc``).
+same through NumPy's own OpenBLAS (``cpu.blas.gemm_acc``).
 """
 import numpy as np
 

@@ -9,9 +9,10 @@ bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
     dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
 
 On NumPy, dW accumulates into the diff by one BLAS gemm with beta = 1
-(``cpu.blas.gemm_acc``: no temporary). On the kernel path (GPU, or emulated) the products are cuBLAS through CuPy:
-dW and db accumulate into the diffs with beta = 1 (``kernels.blas``, no
-temporary), and the bias is added by im2col.cu's channel-bias kernel.
+(``cpu.blas.gemm_acc``: no temporary). On the kernel path (GPU, or emulated)
+the products are cuBLAS through CuPy: dW and db accumulate into the diffs with
+beta = 1 (``kernels.blas``, no temporary), and the bias is added by
+im2col.cu's channel-bias kernel.
 """
 import numpy as np
 

@@ -291,8 +291,7 @@ class Pooling(Layer):
     def _compiled(self, x3):
         """MAX on NumPy float arrays with Numba on: the backward loop of ``cpu.pool``
         (its forward measured slower than the offset sweeps here, so it stays)."""
-        return (self.method == _P.MAX and isinstance(x3, np.ndarray) and x3.dtype.kind == "f"
-                and x3.size > 0 and all(self.out_size) and jit.enabled())
+        return self.method == _P.MAX and all(self.out_size) and jit.runs(x3)
 
     def _divisor(self):
         """Caffe's AVE pool_size per output (padding inside H + pad counts)."""

@@ -17,13 +17,8 @@ the default ``relu`` applies whatever the forward is (so ``hard_tanh`` alone
 passes no gradient for x <= 0), as in the fork. ``thrs`` is ignored, as the
 fork ignores it (the thresholds are the midpoints of the centers). In place,
 the input is kept for the backward (the gradient depends on x, not on y).
-On NumPy with Numba on, hwgq and the relu gradient run as one pass each
-(``cpu.quant``), bit-equal to ``quant.activations``.
 """
-import numpy as np
-
-from .. import kernels, quant
-from ..cpu import jit, quant as cpu_quant
+from .. import quant
 from ..logs.glog import LOGGER
 from .neuron import NeuronLayer
 from .registry import register
@@ -41,37 +36,12 @@ class ActivationQuantizerLayer(NeuronLayer):
     def forward(self, bottom, top):
         x = bottom[0].data
         self._x = x.copy() if top[0] is bottom[0] else None
-        y = top[0].data
-        value = getattr(self.quantizer, "value", None)
-        if isinstance(value, quant.HWGQ) and _compiled(x, y):   # cpu.quant: one pass
-            dt = x.dtype.type
-            cpu_quant.hwgq_forward(x.reshape(-1), value.thresholds.astype(x.dtype),
-                                   value.centers.astype(x.dtype), dt(-value.negative_slope),
-                                   y.reshape(-1))
-            return
-        self.quantizer.forward(x, out=y)
+        self.quantizer.forward(x, out=top[0].data)
 
     def backward(self, top, propagate_down, bottom):
         if propagate_down[0]:
             x = self._x if self._x is not None else bottom[0].data
-            dy, dx = top[0].diff, bottom[0].diff
-            grad = getattr(self.quantizer, "gradient", None)
-            if isinstance(grad, quant.ReLUGrad) and _compiled(x, dy, dx):
-                dt = dy.dtype.type
-                clip = grad.clip if grad.clip != float("inf") else 0.0
-                cpu_quant.relu_grad(x.reshape(-1), dy.reshape(-1), dt(grad.negative_slope),
-                                    dt(clip), grad.clip != float("inf"), dx.reshape(-1))
-                return
-            self.quantizer.backward(x, dy, out=dx)
-
-
-def _compiled(*arrays):
-    """NumPy float arrays of one shape and dtype, C-contiguous, Numba on."""
-    a = arrays[0]
-    return (jit.enabled() and all(isinstance(b, np.ndarray) and b.flags.c_contiguous
-                                  and b.shape == a.shape and b.dtype == a.dtype
-                                  for b in arrays)
-            and a.dtype.kind == "f" and a.size > 0 and not kernels.active(a))
+            self.quantizer.backward(x, top[0].diff, out=bottom[0].diff)
 
 
 @register("Quant")

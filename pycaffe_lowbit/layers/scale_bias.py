@@ -203,8 +203,7 @@ class Scale(Layer):
     def _compiled(self, a, bottom):
         """A learned scale (and a bias of the same dims, or none) on NumPy float
         arrays with Numba on: the one-pass loops of ``cpu.norm``."""
-        return (len(bottom) == 1 and isinstance(a, np.ndarray) and a.dtype.kind == "f"
-                and a.size > 0 and jit.enabled() and not kernels.active(a)
+        return (len(bottom) == 1 and jit.runs(a) and not kernels.active(a)
                 and (self._bias is None or self._bias._dims == self._dims))
 
     def _forward_compiled(self, x, top, bottom):

@@ -18,7 +18,9 @@ Pseudo-gradients (``backward(x, dy)``), with clip = +inf when not positive:
 ``ActivationQuantizer(value, gradient)`` joins one of each. Outputs have x's
 dtype and array module; x may have any shape. ``out`` (optional) receives the
 result (in place allowed: ``out`` may be x, or dy). On the GPU, and under
-``kernels.emulate()``, each runs its kernel of ``kernels/quant.cu``.
+``kernels.emulate()``, each runs its kernel of ``kernels/quant.cu``; on NumPy
+with Numba on, HWGQ and ReLUGrad run one compiled pass each (``cpu/quant.py``),
+bit-equal to the code here.
 
 ``levels`` is the tuple of values a value function outputs (None when it
 outputs a continuum: HardTanh, LeakyReLU); ``level_bits(n)`` = ceil(log2 n),
@@ -29,6 +31,7 @@ import math
 import numpy as np
 
 from ..core import backend
+from ..cpu import jit, quant as cpu_quant
 from ..kernels import quant as kq
 
 
@@ -38,6 +41,16 @@ def _store(result, out):
         return result
     out[...] = result
     return out
+
+
+def _compiled(*arrays):
+    """The one-pass kernels of ``cpu/quant.py`` take these arrays: ``jit.runs``,
+    and all C-contiguous, of one shape and dtype (so flat views line up); a
+    ``None`` (an output still to allocate) is skipped."""
+    given = [a for a in arrays if a is not None]
+    return jit.runs(*given) and all(
+        a.flags.c_contiguous and a.shape == given[0].shape and a.dtype == given[0].dtype
+        for a in given)
 
 
 def level_bits(count):
@@ -74,6 +87,12 @@ class HWGQ:
     def forward(self, x, out=None):
         if kq.runs(x):
             return kq.hwgq_forward(x, self.thresholds, self.centers, -self.negative_slope, out)
+        if _compiled(x, out):
+            y = np.empty_like(x) if out is None else out
+            cpu_quant.hwgq_forward(x.reshape(-1), self.thresholds.astype(x.dtype),
+                                   self.centers.astype(x.dtype),
+                                   x.dtype.type(-self.negative_slope), y.reshape(-1))
+            return y
         xp = backend.get_array_module(x)
         levels = xp.asarray(self.centers.astype(x.dtype))
         idx = xp.searchsorted(xp.asarray(self.thresholds.astype(x.dtype)), x, side="left")
@@ -133,6 +152,13 @@ class ReLUGrad:
         clip = None if self.clip == math.inf else self.clip
         if kq.runs(x, dy) and x.dtype == dy.dtype:
             return kq.relu_grad(x, dy, self.negative_slope, clip, out)
+        if _compiled(x, dy, out):
+            dx = np.empty_like(dy) if out is None else out
+            dt = dy.dtype.type
+            cpu_quant.relu_grad(x.reshape(-1), dy.reshape(-1), dt(self.negative_slope),
+                                dt(0 if clip is None else clip), clip is not None,
+                                dx.reshape(-1))
+            return dx
         xp = backend.get_array_module(x)
         dx = xp.where(x > 0, dy, dy * dy.dtype.type(self.negative_slope))
         if clip is not None:

@@ -76,7 +76,8 @@ def test_numpy_path_when_turned_off(monkeypatch):
     monkeypatch.setenv("LOWBIT_NUMBA", "0")
     layer, bottom, top = build_layer('name: "bn" type: "BatchNorm"',
                                      [np.arange(12.0).reshape(2, 3, 2)])
-    assert not layer._compiled(bottom[0].data)
+    assert not jit.runs(bottom[0].data)
     monkeypatch.setenv("LOWBIT_NUMBA", "1")
-    assert layer._compiled(bottom[0].data)
-    assert not layer._compiled(Blob((0, 3)).data)
+    assert jit.runs(bottom[0].data)
+    assert not jit.runs(Blob((0, 3)).data)
+    assert not jit.runs(np.arange(3))            # integers: not a float dtype

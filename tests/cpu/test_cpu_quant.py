@@ -54,3 +54,30 @@ def test_kernels_on_empty_arrays(dtype):
     t, c = np.asarray([0.5], dtype), np.asarray([0.25, 0.75], dtype)
     assert cpu_quant.hwgq_forward(e, t, c, dtype(0), e.copy()).size == 0
     assert cpu_quant.relu_grad(e, e, dtype(0), dtype(1), True, e.copy()).size == 0
+
+
+@pytest.mark.parametrize("layout", ["fresh", "strided"])
+def test_the_quantizer_itself_takes_the_compiled_pass(monkeypatch, layout):
+    """Called directly (not through the layer), as deploy's converters call it:
+    a new output (out=None) on a C-contiguous array runs cpu.quant; a strided
+    view keeps the NumPy path. Either way the values equal the reference."""
+    from pycaffe_lowbit import quant
+    value, grad = quant.HWGQ([0.538, 1.076, 1.614], 0.1), quant.ReLUGrad(0.1, 1.2)
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((6, 10)) * 1.5).astype(np.float32)
+    dy = rng.standard_normal((6, 10)).astype(np.float32)
+    if layout == "strided":
+        x, dy = x[:, ::2], dy[:, ::2]
+    monkeypatch.setenv("LOWBIT_NUMBA", "1")
+    calls = []
+    for name in ("hwgq_forward", "relu_grad"):
+        real = getattr(cpu_quant, name)
+        monkeypatch.setattr(cpu_quant, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    got = value.forward(x), grad.backward(x, dy)
+    assert calls == ([] if layout == "strided" else ["hwgq_forward", "relu_grad"])
+    monkeypatch.setenv("LOWBIT_NUMBA", "0")
+    ref = value.forward(x), grad.backward(x, dy)
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
