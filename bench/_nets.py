@@ -39,13 +39,13 @@ def net_path(name, seeds=SEEDS):
 
 
 def _read_net(path):
-    from pycaffe_lowbit.io.text import read_net_param
+    from pycaffe_lowbit.formats.text import read_net_param
     return read_net_param(path)
 
 
 def load_param(name, seeds=SEEDS):
     """(NetParameter with Input layers, batch, solver parameter or None)."""
-    from pycaffe_lowbit.io.text import parse_solver_text
+    from pycaffe_lowbit.formats.text import parse_solver_text
     rel, base, batch, item, kind = NETS[name]
     path = net_path(name, seeds)
     solver = None

@@ -49,7 +49,7 @@ def write_lmdb(folder, n, rng):
     """A CIFAR-shaped LMDB and its mean; returns (lmdb path, mean path)."""
     import numpy as np
     from pycaffe_lowbit.data import array_to_datum, open_db
-    from pycaffe_lowbit.io.caffemodel import write_blobproto
+    from pycaffe_lowbit.formats.caffemodel import write_blobproto
     path = os.path.join(folder, "cifar_lmdb")
     total = np.zeros((3, 32, 32))
     with open_db(path, "lmdb", "w") as db:
@@ -64,7 +64,7 @@ def write_lmdb(folder, n, rng):
 
 def quick_net(seeds, source, mean, prefetch, transform):
     import pycaffe_lowbit as caffe
-    from pycaffe_lowbit.io.text import read_net_param, parse_text
+    from pycaffe_lowbit.formats.text import read_net_param, parse_text
     param = read_net_param(os.path.join(seeds, NET))
     for layer in param.layer:
         if layer.type == "Data":

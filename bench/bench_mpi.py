@@ -19,7 +19,7 @@ SOLVERS = os.path.join(ROOT, "tests", "data", "golden", "solvers")
 
 def worker(batch, iters):
     sys.path.insert(0, ROOT)
-    from pycaffe_lowbit.io import text
+    from pycaffe_lowbit.formats import text
     from pycaffe_lowbit.parallel import launch
     from pycaffe_lowbit.proto import caffe_pb2
     from pycaffe_lowbit.solvers import SGDSolver

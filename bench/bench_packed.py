@@ -47,7 +47,7 @@ def parse(argv):
 
 def with_batch(path, batch, out):
     """The deploy prototxt at ``path`` with its input's first dimension ``batch``."""
-    from pycaffe_lowbit.io import text
+    from pycaffe_lowbit.formats import text
     param = text.read_net_param(path)
     if len(param.input_shape):
         param.input_shape[0].dim[0] = batch

@@ -27,6 +27,7 @@ from .parallel.nccl import NCCL
 from .pycaffe.net_spec import layers, params, NetSpec, to_proto  # noqa: E402
 from .pycaffe import net_spec, coord_map, draw  # noqa: E402
 from . import io  # noqa: E402
+from . import _legacy_paths  # noqa: E402
 from . import solvers  # noqa: E402
 from .solvers import (get_solver, SGDSolver, NesterovSolver, AdaGradSolver,  # noqa: E402
                       RMSPropSolver, AdaDeltaSolver, AdamSolver)
@@ -34,6 +35,8 @@ from .solvers import (get_solver, SGDSolver, NesterovSolver, AdaGradSolver,  # n
 # pycaffe's module paths: ``import pycaffe_lowbit.draw`` is pycaffe/draw.py itself.
 for _module in (net_spec, coord_map, draw):
     sys.modules[__name__ + "." + _module.__name__.rsplit(".", 1)[1]] = _module
+# ``pycaffe_lowbit.io.text`` and the other format modules of earlier releases.
+_legacy_paths.install(io)
 
 TRAIN = caffe_pb2.TRAIN
 TEST = caffe_pb2.TEST

@@ -6,6 +6,10 @@ training, nothing imports the command line, no file past ~400 lines.
 
 Imports are read from the source (every ``import``, at module level or inside a
 function), so a cycle that Python happens to tolerate at run time still fails.
+Importing ``a.b.c`` also runs the packages ``a.b`` (``a/b/__init__.py``) on the
+way: that counts as an import of ``a.b``, except for the packages that hold the
+importing module (they are already running) and the top package (every import
+passes through it).
 """
 import ast
 import os
@@ -35,7 +39,7 @@ def _modules():
 MODULES = _modules()
 
 
-def _imports(module, path):
+def _imports(module, path, modules=MODULES):
     """The package modules ``module`` imports (a name imported from a package
     counts as that submodule when it is one)."""
     is_package = path.endswith("__init__.py")
@@ -53,12 +57,34 @@ def _imports(module, path):
                 target = node.module
             for alias in node.names:
                 full = target + "." + alias.name
-                out.add(full if full in MODULES else target)
+                out.add(full if full in modules else target)
     out.discard(module)
     return out
 
 
-GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+def _packages_run_by(target, importer, modules=MODULES):
+    """The subpackages an import of ``target`` runs before it, less the
+    importer's own packages and the top package (those that import nothing
+    of the package are dropped by the caller)."""
+    parts = target.split(".")
+    own = importer.split(".")
+    found = set()
+    for depth in range(2, len(parts)):
+        parent = ".".join(parts[:depth])
+        if parent in modules and own[:depth] != parts[:depth]:
+            found.add(parent)
+    return found
+
+
+def _graph(modules):
+    """{module: the modules it imports, and the package inits those imports run}."""
+    direct = {m: _imports(m, p, modules) for m, p in modules.items()}
+    return {m: imports | {parent for i in imports for parent in _packages_run_by(i, m, modules)
+                          if direct.get(parent)}
+            for m, imports in direct.items()}
+
+
+GRAPH = _graph(MODULES)
 
 
 def _cycles(graph):
@@ -105,6 +131,29 @@ def test_no_import_cycle():
 
 def test_the_cycle_check_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_a_circle_through_a_package_init_inside_a_function_is_seen(tmp_path):
+    """The circle issue 24 found: a package whose ``__init__`` imports, inside
+    a function, a module that imports one of the package's submodules."""
+    files = {"pkg/__init__.py": "def load():\n    from ..helpers import tool\n    return tool\n",
+             "pkg/blob.py": "thing = 1\n",
+             "helpers.py": "from .pkg.blob import thing\n\ntool = thing\n"}
+    modules = {}
+    for rel, text in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        name = PACKAGE + "." + rel[:-3].replace("/", ".")
+        modules[name[:-len(".__init__")] if name.endswith(".__init__") else name] = str(path)
+    graph = _graph(modules)
+    assert PACKAGE + ".pkg" in graph[PACKAGE + ".helpers"]
+    assert _cycles(graph) == [[PACKAGE + ".helpers", PACKAGE + ".pkg"]]
+
+
+def test_imports_inside_functions_are_read():
+    """``pycaffe_lowbit.layers.base`` reads BlobProto in a function: the edge is there."""
+    assert PACKAGE + ".formats.blobproto" in GRAPH[PACKAGE + ".layers.base"]
 
 
 def test_quantizers_import_only_the_backend_and_their_kernels():

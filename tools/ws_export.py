@@ -11,7 +11,7 @@ layer's value set; --check only checks. Exits 1 when a weight is outside.
 import argparse
 import sys
 
-from pycaffe_lowbit.io import caffemodel, text
+from pycaffe_lowbit.formats import caffemodel, text
 from pycaffe_lowbit.deploy.ws_export import ExportError, check_in_set, export_searched
 
 

@@ -71,7 +71,7 @@ def add_caffe_flags(p):
 
 def load_model(args):
     """The -model NetParameter with the --set overrides applied."""
-    from ..io.text import read_net_param
+    from ..formats.text import read_net_param
     param = read_net_param(args.model)
     if getattr(args, "set", None):
         from .overrides import apply_net_overrides

@@ -19,7 +19,7 @@ def _draw_flags(p):
 
 def cmd_draw(args, log):
     from ..pycaffe import draw
-    from ..io.text import read_net_param
+    from ..formats.text import read_net_param
     from ..proto import caffe_pb2
     net = read_net_param(args.input_net_proto_file)
     phase = {"TRAIN": caffe_pb2.TRAIN, "TEST": caffe_pb2.TEST}.get(args.phase)

@@ -248,7 +248,7 @@ def apply_solver_overrides(solver_param, overrides, read_net=None):
         if is_net_override(ov) and ov.steps[0][0] not in solver_param.DESCRIPTOR.fields_by_name:
             if nets is None:
                 if read_net is None:
-                    from ..io.text import read_net_param as read_net
+                    from ..formats.text import read_net_param as read_net
                 nets = _solver_nets(solver_param, read_net)
             if not nets:
                 raise _fail(ov.text, "the solver has no net (net, net_param, train_net, "

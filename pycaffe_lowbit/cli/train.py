@@ -43,7 +43,7 @@ r-th); several GPUs in one process are an error.
 import os
 import signal
 
-from ..io.text import read_solver_param
+from ..formats.text import read_solver_param
 from ..logs import progress, tensorboard
 from ..parallel import launch
 from ..solvers import get_solver

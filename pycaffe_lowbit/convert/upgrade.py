@@ -7,7 +7,7 @@ does ("Wrote upgraded NetParameter text proto to ...").
 """
 import logging
 
-from ..io import caffemodel, text, upgrade
+from ..formats import caffemodel, text, upgrade
 
 log = logging.getLogger("pycaffe_lowbit")
 

@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-from ..io import caffemodel, hdf5, text
-from ..io.blobproto import array_to_proto, blob_array, has_legacy_dims
+from ..formats import caffemodel, hdf5, text
+from ..formats.blobproto import array_to_proto, blob_array, has_legacy_dims
 from ..proto import caffe_pb2
 
 NET_KEY = "__net__"

@@ -1,8 +1,8 @@
 """A Net's weights in files: Caffe's .caffemodel (Net::ToProto, CopyTrainedLayersFrom)
 and HDF5 weights, and reading the model a Net is built from (a prototxt path or
 a NetParameter, upgraded from V0/V1 as Caffe does)."""
-from ..io import caffemodel, text, upgrade, weights
-from ..io.blobproto import blob_to_proto
+from ..formats import caffemodel, text, upgrade, weights
+from ..formats.blobproto import blob_to_proto
 from ..proto import caffe_pb2
 
 TRAIN = caffe_pb2.TRAIN

@@ -142,7 +142,7 @@ class DataTransformer:
 
 def _read_mean(path):
     """The mean BlobProto as a float32 (C, H, W) array."""
-    from ..io.caffemodel import read_blobproto
+    from ..formats.caffemodel import read_blobproto
     if not os.path.exists(path):
         raise DataError("transform_param.mean_file: mean file %s not found"
                         % sources.resolved(path))

@@ -34,7 +34,7 @@ def effective_weight(layer):
 def to_bw(net):
     """(NetParameter with blobs, [names of the quantized layers]) of the plain
     deploy net of ``net`` (a Net, weights loaded)."""
-    from ..io.blobproto import array_to_proto
+    from ..formats.blobproto import array_to_proto
     param = net.to_proto()
     quantized = []
     for layer, lp in zip(net.layers, param.layer):

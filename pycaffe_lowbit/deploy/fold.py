@@ -23,7 +23,7 @@ threshold quantizer, so the folded prototxt cannot express it).
 """
 import numpy as np
 
-from ..io.blobproto import array_to_proto, blob_array
+from ..formats.blobproto import array_to_proto, blob_array
 from ..proto import caffe_pb2
 
 _TARGETS = ("Convolution", "InnerProduct")

@@ -20,7 +20,7 @@ Any other layer type raises an error naming the layer.
 """
 import numpy as np
 
-from ..io import text
+from ..formats import text
 from ..core.net import Net, TEST
 
 
@@ -295,7 +295,7 @@ def export_onnx(model, weights, out, opset=17, input_shape=None):
     """Write ``out`` (.onnx) for prototxt ``model`` with ``weights``; returns
     the ONNX names of the outputs. ``input_shape`` replaces data layers (see
     ``pipeline.deploy_form``)."""
-    from ..io.caffemodel import atomic_write_bytes
+    from ..formats.caffemodel import atomic_write_bytes
     from . import bw
     from .pipeline import deploy_form
     param = deploy_form(text.read_net_param(model), input_shape, source=model)

@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 
-from ..io import caffemodel
-from ..io.blobproto import blob_array
+from ..formats import caffemodel
+from ..formats.blobproto import blob_array
 from ..proto import caffe_pb2
 from .packed_ops import PackedWeights
 

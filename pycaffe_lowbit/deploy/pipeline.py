@@ -14,8 +14,8 @@
 import logging
 import os
 
-from ..io import text
-from ..io.caffemodel import write_net_binary
+from ..formats import text
+from ..formats.caffemodel import write_net_binary
 from ..core.net import Net, TEST
 from ..core.net_graph import filter_net
 from ..proto import caffe_pb2

@@ -290,7 +290,7 @@ def summarize_file(model, weights=None, phase=caffe_pb2.TEST, input_shape=None,
     back while it is built."""
     import logging
     from ..core.net import Net
-    from ..io.text import read_net_param
+    from ..formats.text import read_net_param
     param = read_net_param(model) if isinstance(model, str) else model
     if input_shape:
         from .pipeline import deploy_form

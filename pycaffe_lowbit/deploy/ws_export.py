@@ -15,7 +15,7 @@ are outside its value set: a list of (layer, count, outside, values).
 """
 import numpy as np
 
-from ..io.blobproto import array_from_proto, array_to_proto
+from ..formats.blobproto import array_from_proto, array_to_proto
 from ..layers.weight_search import layer_values
 from ..proto import caffe_pb2
 

@@ -1,4 +1,4 @@
-"""Launches of loss.cu for layers/loss.py and layers/loss_more.py.
+"""Launches of loss.cu for layers/loss.py, loss_classification.py and loss_distance.py.
 
 A forward returns the sum of the per-position loss terms (a 0-d device array)
 and, where the layer counts positions, their number; a label outside the

@@ -1,4 +1,4 @@
-"""Launches of neuron.cu for the layers of layers/neuron_more.py and dropout.py."""
+"""Launches of neuron.cu for the layers of layers/neuron.py, neuron_math.py and dropout.py."""
 from ..core import backend
 from .loader import launch
 

@@ -54,7 +54,7 @@ class Layer:
         self.loss_weights = []
         # Blobs stored in the LayerParameter (a net built from a caffemodel).
         if len(param.blobs):
-            from ..io.blobproto import blob_from_proto
+            from ..formats.blobproto import blob_from_proto
             self.blobs = [blob_from_proto(bp, dtype=self.dtype) for bp in param.blobs]
 
     # -- the Caffe life cycle --------------------------------------------------

@@ -12,9 +12,9 @@ where w is the top diff (the loss weight). Legacy loss_param.normalize, when
 normalization is not set, means VALID (true) or BATCH_SIZE (false). The
 optional second top is p; its diff is ignored, as in Caffe.
 
-EuclideanLoss, with n = a.shape[0]:
-
-  loss = sum((a - b)^2) / n / 2,   dL/da = w (a - b) / n,   dL/db = -dL/da
+The other losses: the classification ones (Hinge, SigmoidCrossEntropy,
+Infogain, MultinomialLogistic) in ``loss_classification.py``, those on the
+distance between two bottoms (Euclidean, Contrastive) in ``loss_distance.py``.
 """
 import numpy as np
 
@@ -159,34 +159,3 @@ class SoftmaxWithLoss(LossLayer):
         grad = (p - onehot) * self._valid[:, None, :]
         weight = self._top_weight(top) / self._norm
         bottom[0].diff[...] = (grad * weight).reshape(bottom[0].shape)
-
-
-@register("EuclideanLoss")
-class EuclideanLoss(LossLayer):
-    def allow_force_backward(self, bottom_index):
-        return True
-
-    def reshape(self, bottom, top):
-        super().reshape(bottom, top)
-        if bottom[0].count_range(1) != bottom[1].count_range(1):
-            raise self.error("inputs must have the same dimension: bottom shapes "
-                             "%s and %s" % (bottom[0].shape, bottom[1].shape))
-
-    def forward(self, bottom, top):
-        if kernels.active(bottom[0].data):
-            diff = loss_kernels.difference(bottom[0].data, bottom[1].data)
-            self._diff = diff
-            top[0].data[...] = bottom[0].xp.vdot(diff, diff) / bottom[0].num / 2.0
-            return
-        diff = bottom[0].data - bottom[1].data.reshape(bottom[0].shape)
-        self._diff = diff
-        top[0].data[...] = (diff * diff).sum() / bottom[0].num / 2.0
-
-    def backward(self, top, propagate_down, bottom):
-        w = self._top_weight(top)
-        for i, sign in ((0, 1.0), (1, -1.0)):
-            if propagate_down[i] and kernels.active(self._diff):
-                loss_kernels.scaled(self._diff, top[0].diff, sign, bottom[i].num, bottom[i].diff)
-            elif propagate_down[i]:
-                alpha = sign * w / bottom[i].num
-                bottom[i].diff[...] = (alpha * self._diff).reshape(bottom[i].shape)

@@ -15,7 +15,7 @@ snapshot-directory check passes without a ``mkdir``).
 import textwrap
 from dataclasses import dataclass, field
 
-from ..io.text import format_text
+from ..formats.text import format_text
 from ..pycaffe.net_spec import L, NetSpec, assign_proto
 from ..proto import caffe_pb2
 

@@ -25,7 +25,7 @@ epoch.
 import argparse
 
 from .. import layers as L, params as P
-from ..io import text
+from ..formats import text
 from ..pycaffe.net_spec import NetSpec
 from ..proto import caffe_pb2
 

@@ -29,7 +29,7 @@ mean and mean std. (Caffe's Data layer has no RandomResizedCrop; the scale
 augmentation would need a resized-crop data layer.)
 """
 from .. import layers as L, params as P
-from ..io import text
+from ..formats import text
 from ..pycaffe.net_spec import NetSpec
 from ..proto import caffe_pb2
 from ..quant.weight_search import VALUE_SETS

@@ -133,10 +133,10 @@ def _included(layer, phase):
 
 def _as_net_param(caffe_net):
     if isinstance(caffe_net, (str, os.PathLike)):
-        from ..io.text import read_net_param
+        from ..formats.text import read_net_param
         return read_net_param(caffe_net)
     if len(caffe_net.layers) and not len(caffe_net.layer):
-        from ..io.upgrade import upgrade_net
+        from ..formats.upgrade import upgrade_net
         return upgrade_net(caffe_net)
     return caffe_net
 

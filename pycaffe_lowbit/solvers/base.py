@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core import backend
 from ..core.blob import Blob
-from ..io import text
+from ..formats import text
 from ..parallel import world
 from . import divergence
 from .errors import SolverError, _check

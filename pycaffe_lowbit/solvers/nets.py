@@ -11,7 +11,7 @@
 import logging
 import os
 
-from ..io import text, upgrade
+from ..formats import text, upgrade
 from ..proto import caffe_pb2
 from .errors import _check
 

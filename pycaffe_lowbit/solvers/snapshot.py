@@ -54,8 +54,8 @@ import h5py
 import numpy as np
 
 from ..core import backend
-from ..io import caffemodel, hdf5
-from ..io.blobproto import array_from_proto, array_to_proto, proto_shape, shape_matches
+from ..formats import caffemodel, hdf5
+from ..formats.blobproto import array_from_proto, array_to_proto, proto_shape, shape_matches
 from ..proto import caffe_pb2
 
 log = logging.getLogger("pycaffe_lowbit")

@@ -41,7 +41,7 @@ def test_parse_args():
 
 
 def test_input_swap_of_lenet_hwgq():
-    from pycaffe_lowbit.io.text import parse_net_text
+    from pycaffe_lowbit.formats.text import parse_net_text
     param, batch, solver = _nets.load_param("lenet_hwgq")
     assert batch == 64 and solver is None
     inputs = [lp for lp in param.layer if lp.type == "Input"]

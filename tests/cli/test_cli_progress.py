@@ -185,7 +185,7 @@ def test_log_lines_step_around_the_bar(capsys):
 def test_score_with_a_bar(capsys):
     """``test``'s loop advances a bar over its iterations when one is wanted."""
     import pycaffe_lowbit as caffe
-    from pycaffe_lowbit.io.text import parse_net_text
+    from pycaffe_lowbit.formats.text import parse_net_text
     net = caffe.Net(parse_net_text(NET), caffe.TEST)
     log = setup_logging(stream=io.StringIO())
     means = score(net, 4, log, progress="on")

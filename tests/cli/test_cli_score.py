@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from support import paths
 
 ROOT = paths.ROOT

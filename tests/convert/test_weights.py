@@ -7,8 +7,8 @@ import pytest
 
 from pycaffe_lowbit import cli
 from pycaffe_lowbit.convert import upgrade, weights
-from pycaffe_lowbit.io import caffemodel, hdf5
-from pycaffe_lowbit.io.blobproto import blob_array
+from pycaffe_lowbit.formats import caffemodel, hdf5
+from pycaffe_lowbit.formats.blobproto import blob_array
 from support import paths
 
 DATA = os.path.join(paths.GOLDEN)

@@ -8,7 +8,7 @@ import pytest
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core.blob import Blob, BlobTooLargeError, human_bytes
 from pycaffe_lowbit.core.errors import LayerMemoryError
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 
 INPUT = 'layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3000 } } }\n'
 

@@ -10,7 +10,7 @@ import pytest
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.data import array_to_datum, open_db
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers.base import LayerSetupError
 from support.helpers import captured_log
 from support import paths

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pycaffe_lowbit.data import DataError, array_to_datum, open_db
-from pycaffe_lowbit.io.blobproto import array_from_proto
+from pycaffe_lowbit.formats.blobproto import array_from_proto
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.data.tools.image_mean import channel_means, compute_image_mean
 from pycaffe_lowbit.data.tools.imageset import convert_imageset

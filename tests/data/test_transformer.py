@@ -9,7 +9,7 @@ import pytest
 from pycaffe_lowbit.data import DataError, array_to_datum
 from pycaffe_lowbit.data.datum import encoded_datum
 from pycaffe_lowbit.data.transformer import DataTransformer
-from pycaffe_lowbit.io.caffemodel import write_blobproto
+from pycaffe_lowbit.formats.caffemodel import write_blobproto
 from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 from pycaffe_lowbit import cli  # noqa: E402
 from pycaffe_lowbit.deploy import pack, pipeline  # noqa: E402
 from pycaffe_lowbit.deploy.runtime import PackedNet  # noqa: E402
-from pycaffe_lowbit.io.blobproto import blob_array  # noqa: E402
+from pycaffe_lowbit.formats.blobproto import blob_array  # noqa: E402
 
 GOLDEN = os.path.join(paths.GOLDEN, "hwgq", "deploy")
 

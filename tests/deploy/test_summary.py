@@ -174,7 +174,7 @@ def test_weights_are_read_for_plain_layers_and_match_the_packed_size(tmp_path):
 
 
 def _read(path):
-    from pycaffe_lowbit.io.text import read_net_param
+    from pycaffe_lowbit.formats.text import read_net_param
     return read_net_param(path)
 
 

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import text_format
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io import caffemodel, text
+from pycaffe_lowbit.formats import caffemodel, text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.deploy.ws_export import ExportError, check_in_set, export_searched
 from support import paths

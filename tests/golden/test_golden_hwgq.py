@@ -14,7 +14,7 @@ from support import golden
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
 from support.paths import SHARED
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 
 QUANT = golden.list_cases("hwgq/quant")
 BINARY = golden.list_cases("hwgq/binary")

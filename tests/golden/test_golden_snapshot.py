@@ -7,8 +7,8 @@ import numpy as np
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core.blob import Blob
-from pycaffe_lowbit.io import caffemodel
-from pycaffe_lowbit.io.blobproto import array_from_proto
+from pycaffe_lowbit.formats import caffemodel
+from pycaffe_lowbit.formats.blobproto import array_from_proto
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import snapshot as snap
 from support import paths
@@ -19,7 +19,7 @@ GOLDEN = os.path.join(paths.GOLDEN, "solvers")
 # -- Caffe's own snapshot (golden) -----------------------------------------------------
 def lenet_train_net():
     """The golden LeNet TRAIN net, with its Data layer replaced by an Input layer."""
-    from pycaffe_lowbit.io.text import read_net_param
+    from pycaffe_lowbit.formats.text import read_net_param
     param = read_net_param(os.path.join(GOLDEN, "lenet_train_test.prototxt"))
     out = caffe_pb2.NetParameter()
     out.CopyFrom(param)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pycaffe_lowbit.core import backend
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.kernels import solver as ksolver
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import SGDSolver, get_solver

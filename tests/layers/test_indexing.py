@@ -7,7 +7,7 @@ import pytest
 from support.helpers import build_layer, check_gradient, run_forward
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers import LayerSetupError
 
 EMBED = """name: "e" type: "Embed"

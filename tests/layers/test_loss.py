@@ -8,7 +8,7 @@ from support import golden
 from support.helpers import build_layer, check_gradient, run_forward
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers import LayerSetupError
 
 FLT_MIN = float(np.finfo(np.float32).tiny)

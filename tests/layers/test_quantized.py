@@ -204,7 +204,7 @@ HWGQ_FILE = "hwgq/examples/cifar10/vgg-hwgq-3ne-clip-poly/train_val.prototxt"
 
 def _seed_net(rel, phase):
     import pycaffe_lowbit as caffe
-    from pycaffe_lowbit.io.text import read_net_param
+    from pycaffe_lowbit.formats.text import read_net_param
     path = os.path.join(paths.SEEDS, rel)
     if not os.path.exists(path):
         pytest.skip("../shared/seeds not present")

@@ -8,8 +8,8 @@ import pycaffe_lowbit as caffe
 from support.helpers import build_layer, check_gradient, layer_param, make_blobs, run_forward
 from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.core.blob import Blob
-from pycaffe_lowbit.io.blobproto import blob_to_proto
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.blobproto import blob_to_proto
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers import LayerSetupError, create_layer
 
 FILL = 'weight_filler { type: "uniform" min: -0.5 max: 0.5 } ' \

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.model_zoo.model import DATA_TYPES
 from pycaffe_lowbit.proto import caffe_pb2
 from support.zoo import (MODELS, BY_FOLDER, NETS, BATCH, _small, _text)

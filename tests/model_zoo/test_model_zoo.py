@@ -23,7 +23,7 @@ import runpy
 import pytest
 
 from pycaffe_lowbit import model_zoo
-from pycaffe_lowbit.io.text import format_text, parse_net_text, parse_solver_text, \
+from pycaffe_lowbit.formats.text import format_text, parse_net_text, parse_solver_text, \
     read_net_param, read_solver_param
 from pycaffe_lowbit.model_zoo.model import DATA_TYPES
 from pycaffe_lowbit.cli.overrides import apply_solver_overrides

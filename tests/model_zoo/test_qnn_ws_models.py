@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io import text
+from pycaffe_lowbit.formats import text
 from pycaffe_lowbit.model_zoo import qnn, weightsearch
 from support import paths
 

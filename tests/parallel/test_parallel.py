@@ -9,7 +9,7 @@ import pytest
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
-from pycaffe_lowbit.io import text
+from pycaffe_lowbit.formats import text
 from pycaffe_lowbit.parallel import LocalComm, DataParallel, launch, world
 from pycaffe_lowbit.parallel.comm import flatten, unflatten
 from pycaffe_lowbit.solvers import SGDSolver

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io.caffemodel import read_net_binary
+from pycaffe_lowbit.formats.caffemodel import read_net_binary
 from pycaffe_lowbit.parallel import world
 
 from support import mpi_worker

@@ -18,7 +18,7 @@ SCRIPT = r"""
 import google.protobuf, sys
 assert google.protobuf.__version__.startswith("4."), google.protobuf.__version__
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io import caffemodel
+from pycaffe_lowbit.formats import caffemodel
 base = sys.argv[1]
 net = caffe.Net(base + ".prototxt", base + ".caffemodel", caffe.TEST)
 param = caffemodel.read_net_binary(base + ".caffemodel")

@@ -10,7 +10,7 @@ import pytest
 from pycaffe_lowbit.pycaffe.coord_map import (AxisMismatchException, UndefinedMapException,
                                               compose, conv_params, coord_map, coord_map_from_to,
                                               crop, inverse)
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers import layer_type_list
 from pycaffe_lowbit.pycaffe.net_spec import L, NetSpec, P
 from pycaffe_lowbit.proto import caffe_pb2

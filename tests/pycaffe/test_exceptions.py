@@ -14,7 +14,7 @@ import pytest
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core.errors import is_user_error, user_error_summary
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers.base import LayerSetupError
 
 MODULE = '''

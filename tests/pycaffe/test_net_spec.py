@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit
-from pycaffe_lowbit.io.text import format_text, parse_net_text, read_net_param
+from pycaffe_lowbit.formats.text import format_text, parse_net_text, read_net_param
 from pycaffe_lowbit.pycaffe.net_spec import L, NetSpec, P, assign_proto, param_name_dict, to_proto
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.pycaffe.pycaffe import Net

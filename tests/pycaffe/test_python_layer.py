@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.layers.base import LayerSetupError
 
 MODULE = '''

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pycaffe_lowbit as caffe
-from pycaffe_lowbit.io.text import read_net_param, read_solver_param
+from pycaffe_lowbit.formats.text import read_net_param, read_solver_param
 from support import paths
 from support.seed_nets import with_inputs
 

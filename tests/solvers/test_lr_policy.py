@@ -123,7 +123,7 @@ def test_unknown_policy():
 @pytest.mark.parametrize("run", RUNS)
 def test_golden_rates(run):
     """Every 'Iteration k, lr = ...' that official Caffe printed, to its 6 digits."""
-    from pycaffe_lowbit.io import text
+    from pycaffe_lowbit.formats import text
     p = text.read_solver_param(os.path.join(GOLDEN, run + ".solver.prototxt"))
     golden = np.load(os.path.join(GOLDEN, run + ".npz"))
     ours = rates(p, int(golden["log_iter"].max()) + 1)

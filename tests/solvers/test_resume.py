@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from support.snapshots import MLP, assert_same_state
 
 
@@ -37,7 +37,7 @@ SOLVER_SETTINGS = {
 
 def real_solver(tmp_path, kind, seed, fmt="BINARYPROTO", snapshot_every=5):
     from pycaffe_lowbit import solvers
-    from pycaffe_lowbit.io.text import parse_solver_text
+    from pycaffe_lowbit.formats.text import parse_solver_text
     param = parse_solver_text('type: "%s" %s max_iter: 10 display: 0 snapshot: %d '
                               'snapshot_format: %s random_seed: %d'
                               % (kind, SOLVER_SETTINGS[kind], snapshot_every, fmt, seed))

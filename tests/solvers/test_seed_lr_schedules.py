@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io.text import read_solver_param
+from pycaffe_lowbit.formats.text import read_solver_param
 from pycaffe_lowbit.solvers import lr_policy
 from support import paths
 

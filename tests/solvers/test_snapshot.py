@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pycaffe_lowbit.core.blob import Blob
-from pycaffe_lowbit.io import caffemodel
-from pycaffe_lowbit.io.blobproto import array_from_proto
+from pycaffe_lowbit.formats import caffemodel
+from pycaffe_lowbit.formats.blobproto import array_from_proto
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import snapshot as snap
 from support.snapshots import stand_in, weights, assert_same_state

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io import caffemodel
+from pycaffe_lowbit.formats import caffemodel
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import snapshot as snap
 from support import paths
@@ -115,7 +115,7 @@ import os, sys, time, types
 import numpy as np
 sys.path.insert(0, sys.argv[3])
 from support import snapshots as t
-from pycaffe_lowbit.io import caffemodel
+from pycaffe_lowbit.formats import caffemodel
 from pycaffe_lowbit.solvers import snapshot as snap
 
 a = t.stand_in(sys.argv[1], seed=1, iteration=10)

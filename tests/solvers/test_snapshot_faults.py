@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import get_solver
 from pycaffe_lowbit.solvers.snapshot import SnapshotWriteError

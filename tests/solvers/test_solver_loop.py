@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io import text
+from pycaffe_lowbit.formats import text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import SGDSolver, NesterovSolver, AdaGradSolver, AdamSolver, SolverError, get_solver
 from support import solver_data

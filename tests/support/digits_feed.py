@@ -156,7 +156,7 @@ def run_recipe(method, iters):
 def exported_accuracy(solver, folder):
     """Export the searched net (solver.net's weights) to plain layers, check the
     values, and return (plain test accuracy, weights outside their sets)."""
-    from pycaffe_lowbit.io import caffemodel
+    from pycaffe_lowbit.formats import caffemodel
     from pycaffe_lowbit.deploy.ws_export import check_in_set, export_searched
     model = solver.param.net_param
     plain, weights = export_searched(model, solver.net.to_proto())

@@ -12,7 +12,7 @@ import numpy as np
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core import backend
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from . import paths
 
 GOLDEN = os.path.join(paths.GOLDEN)

@@ -23,7 +23,7 @@ sys.path[:0] = [os.path.dirname(TESTS), TESTS]   # run by mpirun as a script
 from support import paths  # noqa: E402
 
 from pycaffe_lowbit.core import backend  # noqa: E402
-from pycaffe_lowbit.io import text  # noqa: E402
+from pycaffe_lowbit.formats import text  # noqa: E402
 from pycaffe_lowbit.parallel import launch  # noqa: E402
 from pycaffe_lowbit.proto import caffe_pb2  # noqa: E402
 from pycaffe_lowbit.solvers import SGDSolver  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 
 import pycaffe_lowbit as caffe
 from pycaffe_lowbit.core.blob import Blob
-from pycaffe_lowbit.io.text import parse_net_text
+from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.proto import caffe_pb2
 
 from .helpers import MLP_NET

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from pycaffe_lowbit.io import text
+from pycaffe_lowbit.formats import text
 from pycaffe_lowbit.layers.python_layer import PyLayer
 from pycaffe_lowbit.proto import caffe_pb2
 

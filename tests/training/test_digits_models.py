@@ -85,7 +85,7 @@ def test_other_models_reach_their_accuracy(workdir, name):
 def test_deploy_matches_the_trained_layers(name):
     """deploy.prototxt has the train/test net's learnable layers, same shapes."""
     import pycaffe_lowbit as caffe
-    from pycaffe_lowbit.io.text import read_net_param
+    from pycaffe_lowbit.formats.text import read_net_param
     folder = os.path.join(ROOT, "models", name)
     deploy = caffe.Net(os.path.join(folder, "deploy.prototxt"), caffe.TEST)
     train = read_net_param(os.path.join(folder, "train_test.prototxt"))

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from ..datum import array_to_datum
-from ...io.caffemodel import atomic_write_bytes
+from ...formats.caffemodel import atomic_write_bytes
 from ..tools.image_mean import mean_to_proto
 from ..tools.writer import DatumWriter
 

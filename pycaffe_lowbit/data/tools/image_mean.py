@@ -20,8 +20,8 @@ import numpy as np
 
 from ..datum import DataError, datum_to_array, parse_datum
 from ..db import backend_name, open_db
-from ...io.blobproto import array_to_proto
-from ...io.caffemodel import atomic_write_bytes
+from ...formats.blobproto import array_to_proto
+from ...formats.caffemodel import atomic_write_bytes
 from ...proto import caffe_pb2
 from .writer import progress
 

@@ -5,14 +5,19 @@ Same names, arguments and results as BVLC's python/caffe/io.py, so
 ``import pycaffe_lowbit as caffe``. Images are read and resized with OpenCV
 (imported on first use) instead of scikit-image; the differences are stated
 on ``load_image`` and ``resize_image``.
+
+Caffe's file formats themselves (prototxt, ``.caffemodel``, BlobProto, HDF5)
+are ``pycaffe_lowbit.formats``; the names ``pycaffe_lowbit.io.text``,
+``.caffemodel``, ``.blobproto``, ``.hdf5``, ``.upgrade`` and ``.weights`` of
+earlier releases still import them (``pycaffe_lowbit/_legacy_paths.py``).
 """
 import errno
 import os
 
 import numpy as np
 
-from ..proto import caffe_pb2
-from ..io import blobproto as _bp
+from .proto import caffe_pb2
+from .formats import blobproto as _bp
 
 # OpenCV's Python binding passes at most this many channels to cv2.resize.
 _CV_MAX_CHANNELS = 128

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from pycaffe_lowbit.io import text
-from pycaffe_lowbit.io.text import PrototxtError
+from pycaffe_lowbit.formats import text
+from pycaffe_lowbit.formats.text import PrototxtError
 from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from google.protobuf import text_format
 
-from pycaffe_lowbit.io import text, upgrade
-from pycaffe_lowbit.io.upgrade import UpgradeError
+from pycaffe_lowbit.formats import text, upgrade
+from pycaffe_lowbit.formats.upgrade import UpgradeError
 from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
 

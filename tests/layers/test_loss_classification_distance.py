@@ -7,7 +7,7 @@ import pytest
 
 from support.helpers import build_layer, check_gradient, run_forward
 from pycaffe_lowbit.core import backend
-from pycaffe_lowbit.io.caffemodel import write_blobproto
+from pycaffe_lowbit.formats.caffemodel import write_blobproto
 from pycaffe_lowbit.layers import LayerSetupError
 
 

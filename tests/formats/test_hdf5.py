@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io import hdf5
+from pycaffe_lowbit.formats import hdf5
 
 
 def _arrays(seed=0):

@@ -1,6 +1,6 @@
 """Legacy NetParameter / SolverParameter upgrades, as Caffe's util/upgrade_proto.cpp.
 
-Every reader in ``pycaffe_lowbit.io`` applies these, in Caffe's order:
+Every reader in ``pycaffe_lowbit.formats`` applies these, in Caffe's order:
 
 1. V0 (``layers { layer { type: "conv" ... } }``) -> V1: "padding" layers are
    folded into the ``pad`` of the conv/pool layer that reads them, and the flat

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.io import blobproto, caffemodel
+from pycaffe_lowbit.formats import blobproto, caffemodel
 from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
 

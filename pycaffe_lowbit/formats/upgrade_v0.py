@@ -1,7 +1,7 @@
 """V0 -> V1 net upgrade (Caffe's UpgradeV0Net): "padding" layers folded into the
 ``pad`` of the layer that reads them, flat V0 fields moved into typed params.
 
-Used by ``pycaffe_lowbit.io.upgrade``; see there for the whole upgrade order.
+Used by ``pycaffe_lowbit.formats.upgrade``; see there for the whole upgrade order.
 """
 import logging
 

@@ -1,70 +1,30 @@
-"""More elementwise neuron layers, each computed as BVLC Caffe computes it.
+"""Arithmetic neuron layers, each computed as BVLC Caffe computes it (the
+activation functions, ReLU to PReLU, are in ``neuron.py``).
 
-Bottom: any shape (PReLU: at least 2 axes). Top: the bottom's shape. x is the
-bottom, y the top, dy / dx their diffs.
+Bottom: any shape. Top: the bottom's shape. x is the bottom, y the top,
+dy / dx their diffs.
 
-  ELU        y = max(x, 0) + alpha (exp(min(x, 0)) - 1)
-             dx = dy ((x > 0) + (alpha + y) (x <= 0))
   AbsVal     y = |x|                       dx = dy sign(x)   (sign(0) = 0)
-  BNLL       y = x + log(1 + exp(-x)) for x > 0, log(1 + exp(x)) otherwise
-             dx = dy e / (e + 1),  e = exp(min(x, 50))
   Power      y = (shift + scale x)^power   dx = dy power scale (shift + scale x)^(power-1)
   Exp        y = base^(shift + scale x)    dx = dy y scale ln(base)   (base -1: e)
   Log        y = log_base(shift + scale x) dx = dy scale / (ln(base) (shift + scale x))
   Threshold  y = 1 if x > threshold else 0 (forward only, as in Caffe)
   Clip       y = max(min, min(x, max))     dx = dy (min <= x <= max)
-  Swish      y = x s, s = sigmoid(beta x)  dx = dy (beta y + s (1 - beta y))
 
 In place (``top[0] is bottom[0]``): Caffe allows it for every layer here but
-AbsVal. ELU, Exp, Swish and Threshold stay exact in place. BNLL, Power, Log and
-Clip read the bottom data in backward, which in place already holds y; we read
-it too, as Caffe does, so in-place gradients equal Caffe's (not the true ones).
-PReLU keeps a copy of x for backward when in place, as Caffe does.
-
-  PReLU      y = max(x, 0) + a_c min(x, 0), one learnable slope a_c per channel
-             (axis 1; shape (C,)) or one shared slope (channel_shared; shape ());
-             dx = dy ((x > 0) + a_c (x <= 0)),  da_c += sum over n, spatial of dy x (x <= 0)
+AbsVal. Exp and Threshold stay exact in place. Power, Log and Clip read the
+bottom data in backward, which in place already holds y; we read it too, as
+Caffe does, so in-place gradients equal Caffe's (not the true ones).
 """
 import math
 
 from .. import kernels
-from ..core import backend, fillers
+from ..core import backend
 from ..kernels import neuron as neuron_kernels
-from ..proto import caffe_pb2
 from .neuron import NeuronLayer
 from .registry import register
 
-BNLL_THRESHOLD = 50.0  # Caffe's kBNLL_THRESHOLD
 _launch = neuron_kernels.elementwise   # the kernel path: neuron.cu's lowbit_<name>
-
-
-def _sigmoid(z, xp):
-    """Caffe's CPU sigmoid: 0.5 tanh(0.5 z) + 0.5."""
-    return 0.5 * xp.tanh(0.5 * z) + 0.5
-
-
-@register("ELU")
-class ELU(NeuronLayer):
-    """Exponential linear unit, elu_param.alpha (default 1)."""
-
-    def layer_setup(self, bottom, top):
-        self.alpha = self.dtype.type(self.param.elu_param.alpha)
-
-    def forward(self, bottom, top):
-        x = bottom[0].data
-        if kernels.active(x):
-            return _launch("elu_fwd", x, top[0].data, self.alpha)
-        xp = backend.get_array_module(x)
-        top[0].data[...] = xp.maximum(x, 0) + self.alpha * (xp.exp(xp.minimum(x, 0)) - 1)
-
-    def backward(self, top, propagate_down, bottom):
-        if not propagate_down[0]:
-            return
-        x, y, dy = bottom[0].data, top[0].data, top[0].diff
-        if kernels.active(x):
-            return _launch("elu_bwd", dy, x, y, bottom[0].diff, self.alpha)
-        xp = backend.get_array_module(x)
-        bottom[0].diff[...] = dy * xp.where(x > 0, 1, self.alpha + y)
 
 
 @register("AbsVal")
@@ -89,29 +49,6 @@ class AbsVal(NeuronLayer):
                 return _launch("absval_bwd", top[0].diff, x, bottom[0].diff)
             xp = backend.get_array_module(x)
             bottom[0].diff[...] = top[0].diff * xp.sign(x)
-
-
-@register("BNLL")
-class BNLL(NeuronLayer):
-    """Binomial normal log likelihood y = log(1 + exp(x)), overflow-safe."""
-
-    def forward(self, bottom, top):
-        x = bottom[0].data
-        if kernels.active(x):
-            return _launch("bnll_fwd", x, top[0].data)
-        xp = backend.get_array_module(x)
-        # x > 0: x + log(1 + exp(-x)); else log(1 + exp(x)) -- both are this:
-        top[0].data[...] = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
-
-    def backward(self, top, propagate_down, bottom):
-        if not propagate_down[0]:
-            return
-        x = bottom[0].data
-        if kernels.active(x):
-            return _launch("bnll_bwd", top[0].diff, x, bottom[0].diff, BNLL_THRESHOLD)
-        xp = backend.get_array_module(x)
-        e = xp.exp(xp.minimum(x, BNLL_THRESHOLD))
-        bottom[0].diff[...] = top[0].diff * e / (e + 1)
 
 
 @register("Power")
@@ -300,101 +237,3 @@ class Clip(NeuronLayer):
             if kernels.active(x):
                 return _launch("clip_bwd", top[0].diff, x, bottom[0].diff, self.min, self.max)
             bottom[0].diff[...] = top[0].diff * ((x >= self.min) & (x <= self.max))
-
-
-@register("Swish")
-class Swish(NeuronLayer):
-    """y = x sigmoid(beta x), swish_param.beta (default 1); backward reads y and
-    the stored sigmoid, so in place is exact."""
-
-    def layer_setup(self, bottom, top):
-        self.beta = self.dtype.type(self.param.swish_param.beta)
-        self.sigmoid_output = None
-
-    def forward(self, bottom, top):
-        x = bottom[0].data
-        xp = backend.get_array_module(x)
-        if kernels.active(x):
-            self.sigmoid_output = xp.empty_like(x)
-            return _launch("swish_fwd", x, self.sigmoid_output, top[0].data, self.beta)
-        self.sigmoid_output = _sigmoid(x * self.beta, xp)
-        top[0].data[...] = x * self.sigmoid_output
-
-    def backward(self, top, propagate_down, bottom):
-        if not propagate_down[0]:
-            return
-        if kernels.active(top[0].diff):
-            return _launch("swish_bwd", top[0].diff, top[0].data, self.sigmoid_output,
-                           bottom[0].diff, self.beta)
-        by = self.beta * top[0].data
-        s = self.sigmoid_output
-        bottom[0].diff[...] = top[0].diff * (by + s * (1 - by))
-
-
-@register("PReLU")
-class PReLU(NeuronLayer):
-    """Parametric ReLU; prelu_param.filler defaults to constant 0.25. Bottom:
-    (N, C, ...) with at least 2 axes. Blob 0: slopes, (C,) or () if channel_shared
-    (a preloaded blob only needs the right count)."""
-
-    def layer_setup(self, bottom, top):
-        p = self.param.prelu_param
-        self._check_axes(bottom)
-        channels = bottom[0].shape[1]
-        self.channel_shared = p.channel_shared
-        if not self.blobs:
-            self.blobs = [self.new_blob(() if self.channel_shared else (channels,))]
-            filler = p.filler
-            if not p.HasField("filler"):
-                filler = caffe_pb2.FillerParameter(type="constant", value=0.25)
-            fillers.fill(self.blobs[0], filler)
-        want = 1 if self.channel_shared else channels
-        if self.blobs[0].count != want:
-            raise self.error("slope blob has %d values, expected %d (%s)" % (
-                self.blobs[0].count, want,
-                "channel_shared" if self.channel_shared else "one per channel"))
-        self._bottom_memory = None
-
-    def _check_axes(self, bottom):
-        if bottom[0].num_axes < 2:
-            raise self.error("bottom must have at least 2 axes (N, C, ...), got shape %s"
-                             % (bottom[0].shape,))
-
-    def reshape(self, bottom, top):
-        self._check_axes(bottom)
-        top[0].reshape(bottom[0].shape)
-
-    def _slopes(self, ndim):
-        """The slopes shaped to broadcast over a bottom of ``ndim`` axes."""
-        a = self.blobs[0].data
-        if self.channel_shared:
-            return a.reshape((1,) * ndim)
-        return a.reshape((1, -1) + (1,) * (ndim - 2))
-
-    def forward(self, bottom, top):
-        x = bottom[0].data
-        xp = backend.get_array_module(x)
-        if top[0] is bottom[0]:
-            self._bottom_memory = x.copy()
-        if kernels.active(x):
-            return _launch("prelu_fwd", x, self.blobs[0].data, top[0].data,
-                           *neuron_kernels.prelu_layout(x, self.channel_shared))
-        top[0].data[...] = xp.maximum(x, 0) + self._slopes(x.ndim) * xp.minimum(x, 0)
-
-    def backward(self, top, propagate_down, bottom):
-        x = self._bottom_memory if top[0] is bottom[0] else bottom[0].data
-        dy = top[0].diff
-        if kernels.active(x):
-            return neuron_kernels.prelu_backward(
-                dy, x, self.blobs[0].data, self.channel_shared,
-                self.blobs[0].diff if self.param_propagate_down[0] else None,
-                bottom[0].diff if propagate_down[0] else None)
-        # the slope gradient first: in place, writing dx overwrites dy
-        if self.param_propagate_down[0]:
-            g = dy * x * (x <= 0)
-            axes = None if self.channel_shared else (0,) + tuple(range(2, x.ndim))
-            w = self.blobs[0]
-            w.diff[...] += g.sum(axis=axes).reshape(w.diff.shape)
-        if propagate_down[0]:
-            xp = backend.get_array_module(x)
-            bottom[0].diff[...] = dy * xp.where(x > 0, 1, self._slopes(x.ndim))

@@ -1,4 +1,5 @@
-"""More loss layers, as BVLC Caffe (9b89154) computes them. Every one has a
+"""Classification losses beside SoftmaxWithLoss (``loss.py``), as BVLC Caffe
+(9b89154) computes them. Every one has a
 scalar top (loss_weight 1 by default); w below is that top's diff (the loss
 weight) and n = bottom[0].shape[0].
 
@@ -28,16 +29,6 @@ MultinomialLogisticLoss (probabilities p (n, D), labels l):
 
   loss = -sum_i log(max(p_{i,l_i}, 1e-20)) / n,
   dp_{i,l_i} = -w / (n max(p_{i,l_i}, 1e-20)), 0 elsewhere
-
-ContrastiveLoss (a, b (n, C), similarity y (n,); d_i = ||a_i - b_i||):
-
-  similar (int(y_i) != 0):  loss_i = d_i^2
-  dissimilar:  max(margin - d_i, 0)^2,  legacy_version: max(margin - d_i^2, 0)
-  loss = sum_i loss_i / n / 2
-  da_i = -db_i = (w / n) * (a_i - b_i) for similar pairs; for dissimilar pairs
-  with a positive margin term, -(w / n) (a_i - b_i) (legacy) or
-  -(w / n) (margin - d_i) / (d_i + 1e-4) (a_i - b_i) (Caffe's epsilon), else 0.
-  No gradient to y.
 """
 import numpy as np
 
@@ -201,7 +192,7 @@ class InfogainLoss(LossLayer):
             if not source:
                 raise self.error("Infogain matrix source must be specified "
                                  "(infogain_loss_param.source, or a third bottom)")
-            from ..io.caffemodel import read_blobproto
+            from ..formats.caffemodel import read_blobproto
             self._h_file = np.asarray(read_blobproto(source), dtype=self.dtype)
             self._h_dev = None
 
@@ -328,73 +319,3 @@ class MultinomialLogisticLoss(LossLayer):
         scale = -self._top_weight(top) / num
         g = xp.where(onehot, (scale / picked)[:, None], 0)
         bottom[0].diff[...] = g.reshape(bottom[0].shape)
-
-
-@register("ContrastiveLoss")
-class ContrastiveLoss(LossLayer):
-    exact_num_bottom = 3
-
-    def allow_force_backward(self, bottom_index):
-        return bottom_index != 2
-
-    def reshape(self, bottom, top):
-        super().reshape(bottom, top)
-        a, b, y = bottom
-        for blob, what in ((a, "bottom 0"), (b, "bottom 1"), (y, "bottom 2")):
-            if blob.num_axes > 4 or blob.height != 1 or blob.width != 1:
-                raise self.error("%s must be (N, C, 1, 1), got shape %s"
-                                 % (what, blob.shape))
-        if a.channels != b.channels:
-            raise self.error("the two feature bottoms must have the same channels "
-                             "(shapes %s and %s)" % (a.shape, b.shape))
-        if y.channels != 1 or y.count != a.num:
-            raise self.error("the similarity bottom must hold one value per pair "
-                             "(shape (%d, 1, 1, 1)), got shape %s" % (a.num, y.shape))
-
-    def forward(self, bottom, top):
-        cp = self.param.contrastive_loss_param
-        a = bottom[0].data
-        xp = backend.get_array_module(a)
-        num = bottom[0].num
-        if kernels.active(a):
-            self._diff, self._dist_sq, total = loss_kernels.contrastive_forward(
-                a.reshape(num, -1), bottom[1].data, bottom[2].data, cp.margin,
-                cp.legacy_version)
-            top[0].data[...] = total / num / 2.0
-            return
-        diff = (a - bottom[1].data).reshape(num, -1)
-        dist_sq = (diff * diff).sum(axis=1)
-        similar = bottom[2].data.reshape(-1).astype(np.int64) != 0
-        if cp.legacy_version:
-            dissim = xp.maximum(cp.margin - dist_sq, 0)
-        else:
-            dissim = xp.maximum(cp.margin - xp.sqrt(dist_sq), 0) ** 2
-        self._diff, self._dist_sq, self._similar = diff, dist_sq, similar
-        top[0].data[...] = xp.where(similar, dist_sq, dissim).sum() / num / 2.0
-
-    def backward(self, top, propagate_down, bottom):
-        if propagate_down[2]:
-            raise self.error("ContrastiveLoss Layer cannot backpropagate to the "
-                             "similarity input.")
-        cp = self.param.contrastive_loss_param
-        xp = backend.get_array_module(self._diff)
-        for i, sign in ((0, 1.0), (1, -1.0)):
-            if propagate_down[i] and kernels.active(self._diff):
-                loss_kernels.contrastive_backward(
-                    self._diff, self._dist_sq, bottom[2].data, cp.margin, cp.legacy_version,
-                    top[0].diff, sign, bottom[i].num, bottom[i].diff)
-        if kernels.active(self._diff):
-            return
-        if cp.legacy_version:
-            mdist = cp.margin - self._dist_sq
-            beta = -xp.ones_like(mdist)
-        else:
-            dist = xp.sqrt(self._dist_sq)
-            mdist = cp.margin - dist
-            beta = -mdist / (dist + 1e-4)
-        coef = xp.where(self._similar, 1.0, xp.where(mdist > 0, beta, 0.0))
-        g = self._diff * coef[:, None].astype(self._diff.dtype)
-        for i, sign in ((0, 1.0), (1, -1.0)):
-            if propagate_down[i]:
-                alpha = sign * self._top_weight(top) / bottom[i].num
-                bottom[i].diff[...] = (alpha * g).reshape(bottom[i].shape)
