@@ -97,8 +97,60 @@ def filler_values(param, shape, rng=None):
                       "positive_unitball, xavier, msra or bilinear)" % kind)
 
 
+# Draws for blobs larger than this many values are made in chunks of it, each
+# cast into the blob as it comes: a float64 array of the whole blob (AlexNet's
+# fc6: 302 MB) would double the peak memory of building a net.
+CHUNK = 1 << 20
+_STREAMED = ("uniform", "gaussian", "xavier", "msra")
+
+
+def _draw(param, shape):
+    """``draw(rng, n)``: the next n values of the stream ``filler_values``
+    draws for the elementwise random kinds (one draw of all values is the
+    same as consecutive draws of its parts)."""
+    kind = param.type
+    if kind == "uniform":
+        return lambda rng, n: rng.uniform(param.min, param.max, n)
+    if kind == "gaussian":
+        return lambda rng, n: rng.normal(param.mean, param.std, n)
+    if kind == "xavier":
+        scale = math.sqrt(3.0 / _norm(param, shape))
+        return lambda rng, n: rng.uniform(-scale, scale, n)
+    std = math.sqrt(2.0 / _norm(param, shape))          # msra
+    return lambda rng, n: rng.normal(0.0, std, n)
+
+
+def _fill_in_chunks(out, param, shape, rng):
+    """``out`` (flat, the blob's dtype) gets ``filler_values(param, shape)``
+    cast to its dtype, drawn CHUNK values at a time: the same values from the
+    same stream, never a float64 copy of the whole blob."""
+    draw = _draw(param, shape)
+    for start in range(0, out.size, CHUNK):
+        stop = min(start + CHUNK, out.size)
+        out[start:stop] = draw(rng, stop - start)
+    if param.type == "gaussian" and param.sparse >= 0:
+        if len(shape) < 1:
+            raise FillerError("sparse gaussian needs a blob with at least one axis")
+        for start in range(0, out.size, CHUNK):       # then the keep mask, as filler_values
+            stop = min(start + CHUNK, out.size)
+            out[start:stop] *= rng.random(stop - start) < param.sparse / float(shape[0])
+
+
 def fill(blob, param):
     """Fill ``blob.data`` in place as FillerParameter ``param`` says."""
+    if param.type == "constant":            # Caffe's default filler: no float64 copy either
+        blob.data[...] = param.value
+        return blob
+    if (param.type in _STREAMED and blob.count > CHUNK and 0 not in blob.shape
+            and blob.data.flags.c_contiguous):
+        shape = tuple(int(d) for d in blob.shape)
+        _fans(shape)
+        on_host = isinstance(blob.data, np.ndarray)
+        out = blob.data.reshape(-1) if on_host else np.empty(blob.count, blob.data.dtype)
+        _fill_in_chunks(out, param, shape, backend.rng())
+        if not on_host:
+            blob.set_values(out.reshape(shape))
+        return blob
     values = filler_values(param, blob.shape)
     blob.set_values(values)
     return blob

@@ -5,11 +5,13 @@ order, BGR for colour images) or the same count of floats in ``float_data``.
 An encoded Datum (``encoded: true``) holds the bytes of a JPEG/PNG file in
 ``data`` and no shape; decoding gives BGR pixels, as OpenCV reads them.
 """
-import cv2
 import numpy as np
 from google.protobuf.message import DecodeError
 
 from ..proto import caffe_pb2
+from ..core.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # imported on first use (core/lazy.py)
 
 
 class DataError(ValueError):

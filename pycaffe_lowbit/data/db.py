@@ -14,9 +14,10 @@ its own cursor (``items()``), and the handle closes with its last reader.
 import os
 import threading
 
-import lmdb
-
 from .datum import DataError
+from ..core.lazy import lazy_module
+
+lmdb = lazy_module("lmdb")  # imported on first use (core/lazy.py)
 
 BACKENDS = ("lmdb", "leveldb")
 

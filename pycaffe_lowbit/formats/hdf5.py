@@ -18,11 +18,13 @@ Caffe itself cannot write those, we read them back by walking the groups.
 import collections
 import os
 
-import h5py
 import numpy as np
 
 from ..core import backend
 from .caffemodel import atomic_output
+from ..core.lazy import lazy_module
+
+h5py = lazy_module("h5py")  # imported on first use (core/lazy.py)
 
 
 def _write_group(root, layers, path):

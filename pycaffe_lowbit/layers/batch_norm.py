@@ -86,6 +86,11 @@ class BatchNorm(Layer):
         xp = bottom[0].xp
         dt = self.dtype.type
         m = self._dims[0] * self._dims[2]
+        if m == 0 and not self.use_global_stats:
+            raise self.error("batch statistics (use_global_stats false, as in TRAIN) need at "
+                             "least one value per channel; bottom '%s' has shape %s"
+                             % (self.param.bottom[0] if self.param.bottom else "0",
+                                bottom[0].shape))
         if kernels.active(x):
             y, self._std = norm_kernels.batch_norm_forward(
                 x, self._dims, [b.data for b in self.blobs], self.use_global_stats, self.eps,

@@ -22,7 +22,6 @@ exist); we replace them, so the file holds the last batch. No backward.
 import logging
 import os
 
-import h5py
 import numpy as np
 
 from ..core import backend
@@ -30,6 +29,9 @@ from ..data import sources
 from ..data.datum import DataError
 from .base import Layer
 from .registry import register
+from ..core.lazy import lazy_module
+
+h5py = lazy_module("h5py")  # imported on first use (core/lazy.py)
 
 log = logging.getLogger("pycaffe_lowbit")
 

@@ -29,13 +29,15 @@ Tops: data (batch, channels, crop, crop), label (batch,). Prefetched; no backwar
 import logging
 import os
 
-import cv2
 import numpy as np
 
 from ..data import sources
 from ..data.datum import DataError
 from ._data_base import PrefetchingDataLayer
 from .registry import register
+from ..core.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # imported on first use (core/lazy.py)
 
 log = logging.getLogger("pycaffe_lowbit")
 F32 = np.float32

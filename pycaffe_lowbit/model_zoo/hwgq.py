@@ -139,7 +139,7 @@ def _model(folder, build, title, example, local, dataset, prefix, settings, sets
                      **settings),
               title + ": solver (the fork's settings; paths from the repository root).")
     model.add("deploy.prototxt", deploy_net(net, dataset),
-              title + ": deploy net (inputs declared with input/input_shape, BatchNorm on "
+              title + ": deploy net (an Input layer, BatchNorm on "
               "its stored statistics).")
     return model
 

@@ -140,15 +140,17 @@ def net_with_data(name, train, test, body):
 
 def deploy_net(train_val, dataset):
     """The deploy form of a train/test net, as the HWGQ fork's deploy files are
-    made from theirs: the data layers become a top-level ``input: "data"`` of
-    shape (deploy_batch, C, H, W), loss and accuracy layers go, so do the
+    made from theirs, in today's form: the data layers become an ``Input``
+    layer ``data`` of shape (deploy_batch, C, H, W) (not the deprecated
+    top-level ``input``/``input_shape``, which Caffe upgrades with a warning
+    at every load), loss and accuracy layers go, so do the
     learning-rate multipliers and fillers, BatchNorm uses its stored statistics
     (``use_global_stats``), and a Softmax ``prob`` follows the classifier (the
     first bottom of the loss)."""
     classifier = next(l.bottom[0] for l in train_val.layer if l.type == "SoftmaxWithLoss")
     net = caffe_pb2.NetParameter(name=train_val.name)
-    net.input.append("data")
-    net.input_shape.add().dim.extend((dataset.deploy_batch,) + tuple(dataset.shape))
+    data = net.layer.add(name="data", type="Input", top=["data"])
+    data.input_param.shape.add().dim.extend((dataset.deploy_batch,) + tuple(dataset.shape))
     for layer in train_val.layer:
         if layer.type in DATA_TYPES + HEAD_TYPES:
             continue

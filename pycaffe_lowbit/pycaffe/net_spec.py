@@ -167,6 +167,20 @@ class Top:
         return "<Top %d of %s>" % (self.n, self.fn.type_name)
 
 
+def _not_a_top(type_name, index, bottom):
+    """pycaffe's TypeError, its message exactly (scripts and pycaffe's own tests
+    match it); for a tuple, the hint rides as the exception's note (shown in the
+    traceback on Python 3.11+) and its ``hint`` attribute."""
+    exc = TypeError("%s input %d is not a Top (type is %s)" % (type_name, index, type(bottom)))
+    exc.hint = None
+    if isinstance(bottom, tuple):
+        exc.hint = ("a layer with ntop > 1 gives a tuple of Tops: pass them one by one "
+                    "(*tops) or pick one (tops[0])")
+        if hasattr(exc, "add_note"):
+            exc.add_note("hint: " + exc.hint)
+    return exc
+
+
 class Function:
     """One layer: its type, bottoms (``inputs``), keyword ``params`` and ``tops``."""
 
@@ -174,12 +188,7 @@ class Function:
         self.type_name = type_name
         for index, bottom in enumerate(inputs):
             if not isinstance(bottom, Top):
-                hint = ""
-                if isinstance(bottom, tuple):
-                    hint = ("; a layer with ntop > 1 gives a tuple of Tops: pass them "
-                            "one by one (*tops) or pick one (tops[0])")
-                raise TypeError("%s input %d is not a Top (type is %s)%s"
-                                % (type_name, index, type(bottom), hint))
+                raise _not_a_top(type_name, index, bottom)
         self.inputs = tuple(inputs)
         self.params = dict(params)
         self.ntop = self.params.pop("ntop", 1)

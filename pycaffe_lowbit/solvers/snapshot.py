@@ -50,13 +50,15 @@ ValueError naming the file instead of aborting.
 import logging
 import os
 
-import h5py
 import numpy as np
 
 from ..core import backend
 from ..formats import caffemodel, hdf5
 from ..formats.blobproto import array_from_proto, array_to_proto, proto_shape, shape_matches
 from ..proto import caffe_pb2
+from ..core.lazy import lazy_module
+
+h5py = lazy_module("h5py")  # imported on first use (core/lazy.py)
 
 log = logging.getLogger("pycaffe_lowbit")
 

@@ -26,6 +26,7 @@ def test_summary_prints_the_table_and_totals():
     assert "MACs per item: 1,135,256,096 (2-bit 1,025,744,896, 32-bit 109,511,200)" in out.stdout
     assert "10.4x smaller than float32" in out.stdout
     assert "Creating Layer" not in out.stderr                      # the build is quiet
+    assert "deprecated" not in out.stderr and "upgrade" not in out.stderr  # an Input layer
 
 
 def test_train_val_needs_its_data_or_an_input_shape():

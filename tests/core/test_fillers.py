@@ -73,6 +73,27 @@ def test_fill_writes_blob_in_its_dtype():
     np.testing.assert_array_equal(first, blob.data)        # seeded: reproducible
 
 
+@pytest.mark.parametrize("text", [
+    'type: "uniform" min: -0.5 max: 2', 'type: "gaussian" std: 0.01 mean: 1',
+    'type: "gaussian" std: 3 sparse: 40', 'type: "xavier" variance_norm: AVERAGE',
+    'type: "msra" variance_norm: FAN_OUT'])
+def test_large_blobs_fill_in_chunks_with_the_same_values(monkeypatch, text):
+    """A blob past CHUNK values is drawn in chunks (no float64 copy of it all:
+    AlexNet's fc6 would add 302 MB to the peak); the values are the ones
+    filler_values gives, cast, from the same stream."""
+    from pycaffe_lowbit.core import fillers
+    monkeypatch.setattr(fillers, "CHUNK", 1000)
+    shape = (97, 41)                                   # 3977 values: 3 whole chunks and a part
+    backend.set_random_seed(11)
+    want = filler_values(filler(text), shape).astype(np.float32)
+    after = backend.rng().random()
+    blob = Blob(shape, dtype=np.float32)
+    backend.set_random_seed(11)
+    fill(blob, filler(text))
+    np.testing.assert_array_equal(blob.data, want)
+    assert backend.rng().random() == after             # the stream moved on by the same draws
+
+
 def test_golden_filler_statistics_agree_with_caffe():
     """Our draws and Caffe's have the same spread for each filler of the case."""
     d = np.load(golden.case_path("layers", "fillers"))

@@ -163,3 +163,27 @@ def test_channel_change_is_refused(xp):
     bottom[0].reshape(2, 4)
     with pytest.raises(LayerSetupError, match="N x 3 x"):
         layer.reshape(bottom, top)
+
+
+def test_empty_batch_in_train_is_a_clear_error_and_leaves_the_statistics(xp):
+    """Issue 24: no ZeroDivisionError from deep inside; the error names the layer
+    and its bottom, and the running statistics are not touched."""
+    layer, bottom, top = build_layer('name: "bn1" type: "BatchNorm" bottom: "pool1"',
+                                     [_x((2, 3, 2, 2))], xp=xp, phase=TRAIN)
+    run_forward(layer, bottom, top)
+    before = _stats(layer)
+    bottom[0].reshape(0, 3, 2, 2)
+    layer.reshape(bottom, top)
+    with pytest.raises(LayerSetupError, match=r"layer 'bn1' \(type BatchNorm\): batch statistics"
+                                              r".*bottom 'pool1' has shape \(0, 3, 2, 2\)"):
+        layer.forward(bottom, top)
+    for a, b in zip(before, _stats(layer)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_empty_batch_on_global_statistics_gives_an_empty_top(xp):
+    layer, bottom, top = build_layer('type: "BatchNorm"', [_x((2, 3))], xp=xp, phase=TEST)
+    bottom[0].reshape(0, 3)
+    layer.reshape(bottom, top)
+    layer.forward(bottom, top)
+    assert top[0].shape == (0, 3)

@@ -219,13 +219,16 @@ def test_net_builds_and_runs(model, name, phase):
 def test_deploy_net(texts, model):
     text = _text(texts, model, "deploy.prototxt")
     raw = parse_net_text(text, upgrade_net=False)
-    assert list(raw.input) == ["data"]
-    assert tuple(raw.input_shape[0].dim) == (model.dataset.deploy_batch,) + model.dataset.shape
+    assert not raw.input and not raw.input_shape      # no deprecated fields: no upgrade warning
+    first = raw.layer[0]
+    assert (first.type, list(first.top)) == ("Input", ["data"])
+    assert tuple(first.input_param.shape[0].dim) == ((model.dataset.deploy_batch,)
+                                                     + model.dataset.shape)
     assert not [l for l in raw.layer if l.type in DATA_TYPES + ("SoftmaxWithLoss", "Accuracy")]
     assert not [l for l in raw.layer if len(l.param)]
     assert all(l.batch_norm_param.use_global_stats for l in raw.layer if l.type == "BatchNorm")
     _missing_types(raw)
-    raw.input_shape[0].dim[0] = 1              # the declared batch, cut to 1 to stay quick
+    first.input_param.shape[0].dim[0] = 1      # the declared batch, cut to 1 to stay quick
     net = caffe.Net(raw, caffe.TEST)
     assert net.blobs["prob"].shape == (1, model.dataset.classes)
     if _runs_forward(model, "deploy.prototxt"):

@@ -130,9 +130,14 @@ def _seed_set(model):
 
 
 def _as_generated(seed, model):
-    """The seed net with the one deliberate change made: HWGQ data paths from
-    the repository root (asserted to be ``../X`` in the seed)."""
+    """The seed net with the deliberate changes made: HWGQ data paths from
+    the repository root (asserted to be ``../X`` in the seed); a deploy net's
+    inputs as an Input layer named for its top, as Caffe's own deploy files
+    write it (the seed's deprecated ``input:`` fields upgrade to one named
+    ``input``)."""
     data_set = _seed_set(model)
+    if seed.layer and seed.layer[0].type == "Input" and seed.layer[0].name == "input":
+        seed.layer[0].name = seed.layer[0].top[0]
     for layer in seed.layer:
         if layer.type in DATA_TYPES and data_set:
             for message, field in (("data_param", "source"), ("transform_param", "mean_file")):

@@ -27,13 +27,15 @@ import os
 import shutil
 import tempfile
 
-import cv2
 import numpy as np
 
 from ..datum import array_to_datum
 from ...formats.caffemodel import atomic_write_bytes
 from ..tools.image_mean import mean_to_proto
 from ..tools.writer import DatumWriter
+from ...core.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # imported on first use (core/lazy.py)
 
 log = logging.getLogger("pycaffe_lowbit")
 

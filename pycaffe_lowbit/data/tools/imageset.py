@@ -29,11 +29,13 @@ file line, and nothing is written.
 import logging
 import os
 
-import cv2
 import numpy as np
 
 from ..datum import DataError, array_to_datum, encoded_datum
 from .writer import DatumWriter, progress
+from ...core.lazy import lazy_module
+
+cv2 = lazy_module("cv2")  # imported on first use (core/lazy.py)
 
 log = logging.getLogger("pycaffe_lowbit")
 
