@@ -12,6 +12,10 @@ script (``caffe.NCCL.new_uid()`` in the parent; in each worker
 (CuPy with NCCL present); on CPU it is backed by MPI, so the script must be
 started by ``mpirun -np N`` with N equal to the solver count (the ``uid`` is
 then unused); with solver count 1, the one-process communicator.
+
+The uid is ``bytes``, as pycaffe's (its ``ncclUniqueId`` as a string, which
+scripts pass to worker processes): CuPy's ``get_unique_id()`` tuple of signed
+chars becomes one byte each, and ``NCCLComm`` turns it back.
 """
 import pickle
 
@@ -25,11 +29,23 @@ from .sync import DataParallel, world_communicator
 _CPU_UID = b"pycaffe_lowbit-mpi"
 
 
+def uid_to_bytes(unique_id):
+    """CuPy's NCCL unique id (a tuple of C chars, -128..127 or 0..255) as bytes."""
+    return bytes(int(c) & 0xFF for c in unique_id)
+
+
+def uid_to_cupy(uid):
+    """bytes (or CuPy's tuple) back to the tuple of signed chars CuPy takes."""
+    if isinstance(uid, (bytes, bytearray)):
+        return tuple(b - 256 if b > 127 else b for b in uid)
+    return tuple(uid)
+
+
 class NCCLComm(Communicator):  # pragma: no cover - needs GPUs (untested)
     def __init__(self, uid, size, rank):
         nccl = self.nccl = backend.nccl()
         self.size, self.rank = int(size), int(rank)
-        self.comm = nccl.NcclCommunicator(self.size, uid, self.rank)
+        self.comm = nccl.NcclCommunicator(self.size, uid_to_cupy(uid), self.rank)
 
     def _type(self, dtype):
         types = {np.dtype(np.float32): self.nccl.NCCL_FLOAT32,
@@ -109,7 +125,7 @@ class NCCL:
     def new_uid():
         """An NCCL unique id (GPU mode), or a placeholder when MPI backs NCCL."""
         if _nccl_available():  # pragma: no cover - GPUs
-            return backend.nccl().get_unique_id()
+            return uid_to_bytes(backend.nccl().get_unique_id())
         return _CPU_UID
 
     def bcast(self):
