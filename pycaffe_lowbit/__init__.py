@@ -20,6 +20,8 @@ from .parallel import (set_solver_count, set_solver_rank, set_multiprocess, solv
                        solver_rank)
 from .parallel.nccl import NCCL
 from .pycaffe.runtime import Timer, init_log, log, has_nccl
+from .pycaffe.classifier import Classifier
+from .pycaffe.detector import Detector
 
 # pycaffe's ``caffe.layers`` / ``caffe.params`` are NetSpec's L and P. The name
 # ``layers`` is also our layer subpackage: NetSpec's L forwards that package's
@@ -48,4 +50,5 @@ __all__ = ["Net", "Layer", "Blob", "TRAIN", "TEST", "set_mode_cpu", "set_mode_gp
            "solvers", "get_solver", "SGDSolver", "NesterovSolver", "AdaGradSolver",
            "RMSPropSolver", "AdaDeltaSolver", "AdamSolver",
            "set_solver_count", "set_solver_rank", "set_multiprocess", "solver_count",
-           "solver_rank", "NCCL", "has_nccl", "Timer", "init_log", "log", "__version__"]
+           "solver_rank", "NCCL", "has_nccl", "Timer", "init_log", "log", "Classifier", "Detector",
+           "__version__"]
