@@ -75,11 +75,16 @@ class _Exporter:
     def shape(self, blob):
         return self.net.blob_by_name(blob).shape
 
+    def weight(self, lp, w):
+        """The ONNX value of layer ``lp``'s weight ``w`` (a constant here; the
+        quantized exports put their quantizer nodes in between)."""
+        return self.g.const(lp.name + "_W", w)
+
     # -- layers -------------------------------------------------------------
     def Convolution(self, lp):
         layer = self.net.layer_by_name(lp.name)
         p = self.params(lp)
-        ins = [self.blob(lp.bottom[0]), self.g.const(lp.name + "_W", p[0])]
+        ins = [self.blob(lp.bottom[0]), self.weight(lp, p[0])]
         if len(p) > 1:
             ins.append(self.g.const(lp.name + "_b", p[1]))
         self.g.node("Conv", ins, [self.out(lp)], lp.name, kernel_shape=list(layer.kernel),
@@ -92,10 +97,12 @@ class _Exporter:
         flat = self.g.node("Flatten", [self.blob(lp.bottom[0])], [self.g.tmp(lp.name, "flat")],
                            lp.name + "_flatten", axis=self.net.blob_by_name(
                                lp.bottom[0]).canonical_axis(ip.axis))
-        ins = [flat, self.g.const(lp.name + "_W", p[0])]
+        ins = [flat, self.weight(lp, p[0])]
         if len(p) > 1:
             ins.append(self.g.const(lp.name + "_b", p[1]))
-        self.g.node("Gemm", ins, [self.out(lp)], lp.name, transB=0 if ip.transpose else 1)
+        transpose = ip.transpose and getattr(self.net.layer_by_name(lp.name),
+                                             "honours_transpose", True)
+        self.g.node("Gemm", ins, [self.out(lp)], lp.name, transB=0 if transpose else 1)
 
     def Pooling(self, lp):
         pp = lp.pooling_param
@@ -260,12 +267,14 @@ class _Exporter:
         self.g.node("Neg", [value], [self.out(lp)], lp.name)
 
 
-def net_to_onnx(net, opset=17, name=None):
+def net_to_onnx(net, opset=17, name=None, exporter=None, domains=()):
     """The ONNX ModelProto of ``net`` (a Net with its weights, no quantized
-    layer types: pass it through ``bw.to_bw`` first)."""
+    layer types: pass it through ``bw.to_bw`` first). ``exporter(net, graph)``
+    makes the layer writer (the float one by default; ``onnx_quant`` has the
+    quantized ones), ``domains`` the extra (domain, version) operator sets."""
     onnx, helper, numpy_helper = _onnx()
     graph = _Graph(helper, numpy_helper)
-    ex = _Exporter(net, graph)
+    ex = (exporter or _Exporter)(net, graph)
     inputs = []
     for lp in net._param.layer:
         if lp.type == "Input":
@@ -285,21 +294,33 @@ def net_to_onnx(net, opset=17, name=None):
     outputs = list({o.name: o for o in outputs}.values())
     g = helper.make_graph(graph.nodes, name or net.name or "caffe", inputs, outputs,
                           initializer=graph.inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="pycaffe_lowbit")
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in domains]
+    model = helper.make_model(g, opset_imports=opsets, producer_name="pycaffe_lowbit")
     onnx.checker.check_model(model)
     return model
 
 
-def export_onnx(model, weights, out, opset=17, input_shape=None):
+QUANT_FORMATS = ("qonnx", "qdq", "integer")
+
+
+def export_onnx(model, weights, out, opset=17, input_shape=None, quant=None):
     """Write ``out`` (.onnx) for prototxt ``model`` with ``weights``; returns
     the ONNX names of the outputs. ``input_shape`` replaces data layers (see
-    ``pipeline.deploy_form``)."""
+    ``pipeline.deploy_form``). ``quant``: None (the float graph above), or one
+    of ``QUANT_FORMATS``, where every quantizer is written as one (see
+    ``onnx_quant``)."""
     from ..formats.caffemodel import atomic_write_bytes
     from . import bw
     from .pipeline import deploy_form
+    if quant is not None and quant not in QUANT_FORMATS:
+        raise ValueError("quant must be one of %s (got %r)" % (", ".join(QUANT_FORMATS), quant))
     param = deploy_form(text.read_net_param(model), input_shape, source=model)
-    bw_param, _ = bw.to_bw(Net(param, TEST, weights=weights))
-    proto = net_to_onnx(Net(bw_param, TEST), opset=opset)
+    net = Net(param, TEST, weights=weights)
+    if quant is not None:
+        from .onnx_quant import quantized_onnx
+        proto = quantized_onnx(net, quant, opset=opset)
+    else:
+        bw_param, _ = bw.to_bw(net)
+        proto = net_to_onnx(Net(bw_param, TEST), opset=opset)
     atomic_write_bytes(out, proto.SerializeToString())
     return [o.name for o in proto.graph.output]
