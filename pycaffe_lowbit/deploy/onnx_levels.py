@@ -189,7 +189,7 @@ def weight_code(layer, max_bits=8):
 def _hwgq(layer, value):
     c = np.asarray(value.centers, np.float64)
     low = -float(value.negative_slope)
-    levels = np.concatenate([[low], c])
+    levels = np.concatenate([[low], c]) + 0.0      # -0.0 prints as 0
     steps = np.diff(levels)
     if not np.allclose(steps, steps.mean(), rtol=1e-5, atol=0):
         raise ExportError(

@@ -4,7 +4,7 @@ convert W.caffemodel OUT.onnx --model DEPLOY --quant qonnx|qdq|integer``).
 
 The integer form of each quantizer comes from ``onnx_levels`` (which also says
 which quantizers have none); every other layer is written as in the float
-export (``onnx_export``). Three formats:
+export (``onnx_graph``). Three formats:
 
 ``qonnx``  QONNX's operators (domain ``qonnx.custom_op.general``, what FINN and
     the qonnx tools read): a weight feeds ``BipolarQuant(W, scale)`` (binary,
@@ -33,7 +33,7 @@ raises ``onnx_levels.ExportError`` naming the layer.
 """
 import numpy as np
 
-from .onnx_export import _Exporter, net_to_onnx
+from .onnx_graph import _Exporter, net_to_onnx
 from .onnx_levels import ExportError, activation_code, weight_code
 
 QONNX_DOMAIN = "qonnx.custom_op.general"

@@ -22,13 +22,14 @@ from support import paths
 QUANT_TYPES = ("Quant", "QNNActivation")
 
 # name: (model file, input shape); deploy files keep their layers, a
-# train_val is taken in deploy form with this input shape.
+# train_val is taken in deploy form with this input shape. Big nets at batch 1,
+# spatial sizes small where the net allows (ResNet-18's 7x7 average pool needs 224).
 MODELS = {
     "lenet_hwgq": ("lenet_hwgq/deploy.prototxt", (2, 1, 28, 28)),
     "alexnet_hwgq": ("alexnet_hwgq/deploy.prototxt", (1, 3, 67, 67)),
     "resnet18_hwgq": ("resnet18_hwgq/deploy.prototxt", (1, 3, 224, 224)),
-    "cifar10_resnet56_sqbwn": ("cifar10_resnet56_sqbwn/deploy.prototxt", (1, 3, 32, 32)),
-    "cifar10_resnet56_sqtwn": ("cifar10_resnet56_sqtwn/deploy.prototxt", (1, 3, 32, 32)),
+    "cifar10_resnet56_sqbwn": ("cifar10_resnet56_sqbwn/deploy.prototxt", (1, 3, 8, 8)),
+    "cifar10_resnet56_sqtwn": ("cifar10_resnet56_sqtwn/deploy.prototxt", (1, 3, 8, 8)),
     "qnn_cifar10_64-64-64_nb2": ("qnn_cifar10_64-64-64_nb2/train_val.prototxt", (2, 3, 32, 32)),
     "qnn_cifar10_64-64-64_nb0": ("qnn_cifar10_64-64-64_nb0/train_val.prototxt", (2, 3, 32, 32)),
     "qnn_cifar10_2x64-3x128-3x128_nb4": ("qnn_cifar10_2x64-3x128-3x128_nb4/train_val.prototxt",
@@ -101,14 +102,17 @@ def quantizer_nodes(proto, net):
     """[(layer, ONNX input value, ONNX output value)] of every activation
     quantizer: the first node written for the layer reads x, the node named
     after the layer gives y."""
+    names = [layer.name for layer in net.layers]
+    owner = {}
+    for n in proto.graph.node:     # the longest layer name the node's name starts with
+        mine = [m for m in names if n.name == m or n.name.startswith(m + "_")]
+        if mine:
+            owner.setdefault(max(mine, key=len), []).append(n)
     out = []
     for layer in net.layers:
-        if layer.type not in QUANT_TYPES:
-            continue
-        mine = [n for n in proto.graph.node
-                if n.name == layer.name or n.name.startswith(layer.name + "_")]
+        mine = owner.get(layer.name, [])
         last = [n for n in mine if n.name == layer.name]
-        if mine and last:
+        if layer.type in QUANT_TYPES and last:
             out.append((layer, mine[0].input[0], last[0].output[0]))
     return out
 
