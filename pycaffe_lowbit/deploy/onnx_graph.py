@@ -283,11 +283,18 @@ def net_to_onnx(net, opset=17, name=None, exporter=None, domains=()):
         if fn is None:
             raise ValueError("layer '%s' of type %s has no ONNX export" % (lp.name, lp.type))
         fn(lp)
-    consumed = {b for lp in net._param.layer for b in lp.bottom}
+    # an output: a blob no layer reads after its last writer (an in-place last
+    # layer, such as a classifier's BatchNorm, still leaves one)
+    last_write, last_read = {}, {}
+    for i, lp in enumerate(net._param.layer):
+        for b in lp.bottom:
+            last_read[b] = i
+        for b in lp.top:
+            if lp.type != "Input":
+                last_write[b] = i
     outputs = [helper.make_tensor_value_info(ex.blob(b), onnx.TensorProto.FLOAT,
                                              list(net.blob_by_name(b).shape))
-               for lp in net._param.layer for b in lp.top
-               if b not in consumed and lp.type != "Input"]
+               for b, i in last_write.items() if last_read.get(b, -1) <= i]
     outputs = list({o.name: o for o in outputs}.values())
     g = helper.make_graph(graph.nodes, name or net.name or "caffe", inputs, outputs,
                           initializer=graph.inits)

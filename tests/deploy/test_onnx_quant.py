@@ -33,13 +33,6 @@ def _export(tmp_path, name, quant):
     return out, names, net, ours, x
 
 
-def _compare_outputs(got, want, ties, rtol):
-    if ties == 0:
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6)
-    else:   # a tie flipped a level: the rest of the net sees another input
-        assert (got.argmax(1) == want.argmax(1)).mean() >= 0.5
-
-
 @pytest.mark.parametrize("name", _params(sorted(cases.MODELS)))
 def test_qonnx_export_runs_in_qonnx(tmp_path, name):
     pytest.importorskip("qonnx", reason="the check needs the qonnx package")
@@ -62,8 +55,19 @@ def test_qonnx_export_runs_in_qonnx(tmp_path, name):
                           return_full_exec_context=True)
     ties, total = cases.check_quantizers(proto, net, values)
     assert ties <= MAX_TIE_FRACTION * max(total, 1)
-    for out in names:
-        _compare_outputs(values[out], ours[out.split("__")[0]], ties, rtol=1e-5)
+    _compare_all(proto, net, names, values, ours, ties, rtol=1e-5)
+
+
+def _compare_all(proto, net, names, values, ours, ties, rtol):
+    assert names
+    pairs = [(out, out.split("__")[0]) for out in names]
+    pre = cases.logits(proto, net)
+    for value, blob in pairs + ([pre] if pre else []):
+        got, want = values[value], ours[blob]
+        if ties == 0:
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+        else:   # a tie flipped a level: the rest of the net sees another input
+            assert (got.argmax(1) == want.argmax(1)).mean() >= 0.5
 
 
 def _ort_run(path, names, x, extra=(), optimized=None, threads=1):
@@ -97,12 +101,13 @@ def test_qdq_export_runs_in_onnxruntime(tmp_path, name, quant):
     assert ("QuantizeLinear" in ops) == bool(nodes)
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 13
     extra = [v for _, x_name, y_name in nodes for v in (x_name, y_name)]
+    pre = cases.logits(proto, net)
+    extra += [pre[0]] if pre else []
     optimized = str(tmp_path / "optimized.onnx")
     values = _ort_run(path, names, x, extra, optimized=optimized)
     ties, total = cases.check_quantizers(proto, net, values)
     assert ties <= MAX_TIE_FRACTION * max(total, 1)
-    for out in names:
-        _compare_outputs(values[out], ours[out.split("__")[0]], ties, rtol=1e-4)
+    _compare_all(proto, net, names, values, ours, ties, rtol=1e-4)
     if quant == "integer" and nodes:
         fused = {n.op_type for n in onnx.load(optimized).graph.node}
         assert fused & INTEGER_OPS, sorted(fused)

@@ -140,3 +140,13 @@ def check_quantizers(proto, net, values):
         ties += int(off.sum())
         total += off.size
     return ties, total
+
+
+def logits(proto, net):
+    """(ONNX value, our blob name) of the input of a final Softmax, or None:
+    compared besides the probabilities, which a random net may saturate."""
+    last = net._param.layer[-1]
+    if last.type != "Softmax":
+        return None
+    node = [n for n in proto.graph.node if n.name == last.name and n.op_type == "Softmax"]
+    return (node[0].input[0], last.bottom[0]) if node else None
