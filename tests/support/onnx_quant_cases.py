@@ -54,10 +54,17 @@ def _set_input_shape(param, shape):
 
 
 def _calibrate(net, rng):
-    """BatchNorm statistics from this net's own pre-activations on other data
-    (as after training, and no pre-activation sits exactly on 0)."""
+    """Random weights where the file gives none (a deploy file has no fillers:
+    its weights start at 0), then BatchNorm statistics from this net's own
+    pre-activations on other data (as after training, and no pre-activation
+    sits exactly on 0)."""
     net.blob_by_name("data").data[...] = rng.standard_normal(net.blob_by_name("data").shape)
     for i, layer in enumerate(net.layers):
+        if layer.type not in ("BatchNorm", "Scale"):
+            for j, blob in enumerate(layer.blobs):
+                if not np.any(blob.data):
+                    fan_in = max(1, blob.count // blob.shape[0]) if j == 0 else 100
+                    blob.data[...] = rng.standard_normal(blob.shape) * np.sqrt(2.0 / fan_in)
         if layer.type == "BatchNorm":
             blob = net._blobs[net._bottom_id_vecs[i][0]].data
             axes = (0,) + tuple(range(2, blob.ndim))
