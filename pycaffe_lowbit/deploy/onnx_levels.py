@@ -27,7 +27,9 @@ hard_tanh, leaky relu): the output is (k - zero_point) * scale for an integer
 k in [0, count - 1] (``bipolar``: sign, y = +1 if x >= 0 else -1).
 
     HWGQ (Quant hwgq)  levels -negative_slope, c_1..c_K must be uniform (step s,
-        relative 1e-5; "3ne" is, "2n" is not: ValueError naming the layer). The
+        relative 1e-5; "3ne" is, "2n" is not: ValueError naming the layer) with
+        an integer zero point (so negative_slope 0: with -m s below c_1 = (1 - m) s
+        > 0 there is none). The
         fork sends 0 < x <= t_1 to c_1 (its first threshold is 0, not s / 2), so
         the integer quantizer reads z = x > 0 ? clip(x, c_1, c_K) : -negative_slope,
         rounding half down (a tie takes the lower level, as in the fork).

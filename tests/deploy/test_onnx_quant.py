@@ -171,3 +171,103 @@ def test_convert_command_names_the_layer_it_cannot_state(tmp_path, capfd):
     assert code == 1
     err = capfd.readouterr().err
     assert "layer 'q2n'" in err and "levels 0, 0.453, 1.51 are not uniform" in err
+
+
+WEIGHT_LAYERS = [
+    ('BinaryInnerProduct', 'binary_inner_product_param { use_alpha: true }'),
+    ('BinaryInnerProduct', 'binary_inner_product_param { use_alpha: false }'),
+    ('BinaryInnerProduct', ''),                                  # SQ's BWN
+    ('TernaryInnerProduct', 'SQ50'),
+    ('QNNInnerProduct', 'qnn_weight_param { nb: 0 }'),
+    ('QNNInnerProduct', 'qnn_weight_param { nb: 2 }'),
+    ('QNNInnerProduct', 'qnn_weight_param { nb: 4 symmetric: true }'),
+    ('WeightSearchInnerProduct', 'weight_search_param { value_set: "1b" }'),
+    ('WeightSearchInnerProduct', 'weight_search_param { value_set: "int-3b" }'),
+    ('WeightSearchInnerProduct', 'weight_search_param { value_set: "po2-2b" }'),
+]
+
+
+@pytest.mark.parametrize("kind,extra", WEIGHT_LAYERS)
+def test_weight_code_is_the_layers_test_weight(tmp_path, kind, extra):
+    """ints * scale is the weight the layer's TEST forward uses, bit for bit
+    (SQ at ratio 50 deploys fully quantized), and the integers lie in the
+    declared range."""
+    from pycaffe_lowbit.core.net import Net, TEST
+    from pycaffe_lowbit.deploy.onnx_levels import weight_code
+    model = tmp_path / "w.prototxt"
+    sq = "sq: true ratio: 50 " if extra == "SQ50" else ""
+    model.write_text(
+        'layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 6 } } }\n'
+        'layer { name: "ip" type: "%s" bottom: "data" top: "y" %s inner_product_param { %s'
+        'num_output: 5 weight_filler { type: "gaussian" std: 0.3 } } }\n'
+        % (kind, "" if sq else extra, sq))
+    net = Net(str(model), TEST)
+    layer = net.layers[1]
+    if kind == "TernaryInnerProduct":
+        layer.blobs[0].data[0] = 0.01          # a row with no element above the threshold
+    code = weight_code(layer)
+    if kind == "TernaryInnerProduct":
+        want = layer.weight_quantizer.inner.forward(layer.blobs[0].data)
+    elif kind.startswith("WeightSearch"):
+        want = layer.search.forward(layer.blobs[0].data, layer.temperature(), hard=True,
+                                    noise=False)[0]
+    else:
+        want = layer.weight_quantizer.forward(layer.blobs[0].data.copy())
+    np.testing.assert_array_equal(code.value(), want)
+    lo, hi = code.int_range()
+    assert lo <= code.ints.min() and code.ints.max() <= hi
+    assert np.all(code.ints == np.round(code.ints))
+
+
+@pytest.mark.parametrize("quant", [
+    'quant_param { forward_func: "hwgq" centers: 0.538 centers: 1.076 centers: 1.614 }',
+    'quant_param { forward_func: "sign" }',
+    'qnn_activation_param { nb: 2 nonlinearity: HARDTANH }',
+    'qnn_activation_param { nb: 3 nonlinearity: RELU }',
+    'qnn_activation_param { nb: 0 nonlinearity: HARDTANH }'])
+@pytest.mark.parametrize("fmt", ["qonnx", "qdq"])
+def test_activation_quantizers_agree_on_ties_and_levels(tmp_path, quant, fmt):
+    """Each activation quantizer alone, on its thresholds, levels, 0, -0.0
+    and a sweep: the runtime's output is ours everywhere except at exact ties
+    (none for QONNX's HWGQ and QNN, whose rounding modes are the layers')."""
+    from pycaffe_lowbit.core.net import Net, TEST
+    kind = "Quant" if quant.startswith("quant") else "QNNActivation"
+    x = np.concatenate([np.float32([0, -0.0, 0.538, 0.807, 1.076, 1.345, 1.614, 0.3, 0.55, 0.8,
+                                    -0.2, 0.25, 0.5, 0.75, -0.25, -0.5, -0.75, 1, -1, 0.125]),
+                        np.linspace(-2, 2, 236, dtype=np.float32)]).astype(np.float32)
+    model = tmp_path / "a.prototxt"
+    model.write_text('layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 '
+                     'dim: 256 } } }\nlayer { name: "q" type: "%s" bottom: "data" top: "q" %s }\n'
+                     % (kind, quant))
+    net = Net(str(model), TEST)
+    net.save(str(tmp_path / "a.caffemodel"))
+    out = str(tmp_path / "a.onnx")
+    onnx_export.export_onnx(str(model), str(tmp_path / "a.caffemodel"), out, quant=fmt)
+    proto = onnx.load(out)
+    if fmt == "qonnx":
+        pytest.importorskip("qonnx", reason="the check needs the qonnx package")
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+        from qonnx.transformation.infer_shapes import InferShapes
+        values = execute_onnx(ModelWrapper(out).transform(InferShapes()), {"data": x[None]},
+                              return_full_exec_context=True)
+    else:
+        values = _ort_run(out, ["q"], x[None], extra=["data"])
+    ties, total = cases.check_quantizers(proto, net, values)
+    assert total == 256
+    if fmt == "qonnx" and "sign" not in quant:
+        assert ties == 0
+
+
+def test_hwgq_negative_slope_has_no_integer_zero_point(tmp_path):
+    """Levels -s', c_1, c_2 uniform with step s need s' = m s for an integer
+    zero point m, and then c_1 = (1 - m) s <= 0: never, so it is an error."""
+    model = tmp_path / "s.prototxt"
+    model.write_text('layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 '
+                     'dim: 4 } } }\nlayer { name: "qs" type: "Quant" bottom: "data" top: "q" '
+                     'quant_param { centers: 0.3 centers: 0.8 negative_slope: 0.2 } }\n')
+    from pycaffe_lowbit.core.net import Net, TEST
+    Net(str(model), TEST).save(str(tmp_path / "s.caffemodel"))
+    with pytest.raises(ExportError, match="layer 'qs'.*no integer zero point"):
+        onnx_export.export_onnx(str(model), str(tmp_path / "s.caffemodel"),
+                                str(tmp_path / "s.onnx"), quant="qonnx")
