@@ -16,8 +16,18 @@ the float times over the sum of the packed times (above 1: packed is faster).
 On CPU the packed layers use the Numba kernels of ``pycaffe_lowbit.cpu.popcount``
 (LOWBIT_NUMBA=0: the NumPy path). Threads: BLAS (float) and Numba (packed).
 
+Then the whole net, alternating too: our float layers (the bw net), our packed
+runtime, and onnxruntime on the quantized ONNX exports of the same weights
+(``export_onnx(..., quant=...)``): ``integer`` (QDQ with ConvInteger /
+MatMulInteger, onnxruntime's integer kernels) and ``qdq`` (plain QDQ pairs,
+which onnxruntime runs in float around these nets' convolutions), each at
+``--ort_threads`` intra-op threads (ours keep ``--threads``). Ratios: our float
+net's time over each (above 1: faster than our float layers). Needs
+onnxruntime (``--no-ort`` leaves it out).
+
     python bench/bench_packed.py                      # both nets, batch 1 and 64, 1 thread
     python bench/bench_packed.py --threads 2 --rounds 5 --nets digits_bnn
+    python bench/bench_packed.py --ort_threads 1,2 --ort_formats integer,qdq
 """
 import argparse
 import datetime
@@ -42,6 +52,10 @@ def parse(argv):
     p.add_argument("--batches", default="1,64", help="batch sizes")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (best kept)")
     p.add_argument("--threads", type=int, default=1, help="BLAS and Numba threads")
+    p.add_argument("--ort_threads", default="1,2", help="onnxruntime intra-op thread counts")
+    p.add_argument("--ort_formats", default="integer,qdq", help="quantized ONNX formats to run")
+    p.add_argument("--net_rounds", type=int, default=3, help="whole-net alternating rounds")
+    p.add_argument("--no-ort", dest="ort", action="store_false", help="leave onnxruntime out")
     return p.parse_args(argv)
 
 
@@ -93,7 +107,7 @@ def layer_runner(net, name):
     return run
 
 
-def build(model_path, batch, seed):
+def build(model_path, batch, seed, onnx_formats=()):
     import numpy as np
     from pycaffe_lowbit.core import backend
     from pycaffe_lowbit.core.net import Net, TEST
@@ -111,17 +125,26 @@ def build(model_path, batch, seed):
         path = os.path.join(tmp, "net.lbpack")
         pack.save_packed(packed, path)
         packed_net = PackedNet(path)
+        exports = {}
+        for fmt in onnx_formats:
+            from pycaffe_lowbit.deploy.onnx_export import export_onnx
+            out = os.path.join(tmp, "net_%s.onnx" % fmt)
+            export_onnx(model, weights, out, quant=fmt)
+            with open(out, "rb") as f:
+                exports[fmt] = f.read()
     float_net = Net(bw_param, TEST)
     name = "data" if "data" in float_net._blob_names else float_net._blob_names[0]
     x = rng.standard_normal(float_net.blob_by_name(name).shape).astype(np.float32)
     for net in (float_net, packed_net):
         net.blob_by_name(name).data[...] = x
         net.forward_prefilled()
-    return float_net, packed_net, quantized
+    return float_net, packed_net, quantized, exports, x
 
 
-def bench(label, model_path, batch, rounds, log):
-    float_net, packed_net, quantized = build(os.path.join(ROOT, model_path), batch, 0)
+def bench(label, model_path, batch, rounds, log, args=None):
+    float_net, packed_net, quantized, exports, x = build(
+        os.path.join(ROOT, model_path), batch, 0,
+        args.ort_formats.split(",") if args is not None and args.ort else ())
     runs = [(name, layer_runner(float_net, name), layer_runner(packed_net, name))
             for name in quantized]
     best = {name: [float("inf"), float("inf")] for name in quantized}
@@ -145,7 +168,41 @@ def bench(label, model_path, batch, rounds, log):
                                                   "" if kind != "float" else "  (not counted)"))
     ratio = tot_f / tot_p if tot_p else float("nan")
     log("%-8s %-10s %12.3f %12.3f %7.2fx" % ("binary", "(sum)", tot_f * 1e3, tot_p * 1e3, ratio))
-    return ratio
+    whole = whole_net(float_net, packed_net, exports, x, args, log) if args is not None else {}
+    return ratio, whole
+
+
+def ort_session(model_bytes, threads):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def whole_net(float_net, packed_net, exports, x, args, log):
+    """Best whole-net forward time of each path, alternating; {path: ms}."""
+    runs = [("ours: float layers", float_net.forward_prefilled),
+            ("ours: packed", packed_net.forward_prefilled)]
+    for fmt, model_bytes in exports.items():
+        for threads in (int(t) for t in args.ort_threads.split(",")):
+            session = ort_session(model_bytes, threads)
+            runs.append(("onnxruntime %s, %d thr" % (fmt, threads),
+                         lambda s=session: s.run(None, {"data": x})))
+    best = {name: float("inf") for name, _ in runs}
+    for name, fn in runs:
+        fn()
+    for _ in range(args.net_rounds):
+        for name, fn in runs:
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    base = best["ours: float layers"]
+    log("%-30s %12s %8s" % ("whole net", "ms", "float/x"))
+    for name, _ in runs:
+        log("%-30s %12.3f %7.2fx" % (name, best[name] * 1e3, base / best[name]))
+    return {name: t * 1e3 for name, t in best.items()}
 
 
 def main(argv=None):
@@ -163,13 +220,26 @@ def main(argv=None):
     print("%s | %s | threads %d | numpy %s | packed kernel: %s | rounds %d"
           % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
              cpu_model(), args.threads, np.__version__, kernel, args.rounds))
+    if args.ort:
+        try:
+            import onnxruntime
+            print("onnxruntime %s (ours at %d thread(s))" % (onnxruntime.__version__, args.threads))
+        except ImportError:
+            print("onnxruntime: not installed (pip install onnxruntime); its columns left out")
+            args.ort = False
     summary = []
     for label in args.nets.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            summary.append((label, batch, bench(label, NETS[label], batch, args.rounds, print)))
+            summary.append((label, batch) + bench(label, NETS[label], batch, args.rounds, print,
+                                                  args))
     print("\nfloat / packed over the binary layers (target >= 5x):")
-    for label, batch, ratio in summary:
+    for label, batch, ratio, _ in summary:
         print("  %-14s batch %3d  %6.2fx" % (label, batch, ratio))
+    print("\nwhole net, ms (ratio: our float layers' time over each):")
+    for label, batch, _, whole in summary:
+        base = whole["ours: float layers"]
+        print("  %-14s batch %3d  " % (label, batch) + "  ".join(
+            "%s %.2f ms (%.2fx)" % (name, ms, base / ms) for name, ms in whole.items()))
     return 0
 
 

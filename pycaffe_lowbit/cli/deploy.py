@@ -14,7 +14,12 @@ _CONVERT_HELP = """convert weights between formats, chosen by the file extension
   IN.h5         -> OUT.caffemodel   (--model: keep the layer definitions of a prototxt)
   IN.caffemodel -> OUT.onnx         needs --model (a deploy prototxt: Input layer or input_shape);
                                     Binary*/Ternary* layers are exported with their quantized
-                                    weights as constants
+                                    weights as constants; with --quant the quantizers are
+                                    written as quantizer nodes:
+      --quant qonnx     QONNX (FINN): BipolarQuant / Quant on weights and activations
+      --quant qdq       QuantizeLinear / DequantizeLinear pairs, int8 / uint8 (TensorRT, ...)
+      --quant integer   the qdq graph with ConvInteger / MatMulInteger where a quantized
+                        activation feeds a quantized layer (onnxruntime's integer kernels)
 A V1 or HWGQ-fork caffemodel is read (and upgraded) as Caffe reads it."""
 
 
@@ -28,6 +33,8 @@ def _convert_flags(p):
     flag(p, "opset", type=int, default=17, help="ONNX opset (default 17)")
     flag(p, "input_shape", default="", help="N,C,H,W replacing the data layers of a "
           "train_val (.onnx)")
+    flag(p, "quant", default="", choices=("", "qonnx", "qdq", "integer"),
+         help="quantized ONNX: qonnx, qdq or integer (default: the float graph)")
 
 
 def _kind(path):
@@ -65,8 +72,12 @@ def _to_onnx(args, log):
         log.error("convert: .onnx needs --model (the net prototxt)")
         return False
     shape = [int(v) for v in args.input_shape.split(",") if v] or None
-    onnx_export.export_onnx(args.model, args.input, args.output, opset=args.opset,
-                            input_shape=shape)
+    try:
+        onnx_export.export_onnx(args.model, args.input, args.output, opset=args.opset,
+                                input_shape=shape, quant=args.quant or None)
+    except ValueError as exc:   # onnx_levels.ExportError names the layer
+        log.error("convert: %s", exc)
+        return False
     return True
 
 
