@@ -49,3 +49,19 @@ def test_the_thread_stops_when_the_prefetcher_is_collected():
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert "prefetch-test-gc" not in [t.name for t in threading.enumerate()]
+
+
+def test_stop_all_waits_for_a_thread_busy_in_a_batch():
+    """What runs at exit (data/threads.py): a thread in the middle of a batch
+    finishes it, sees the stop and ends; none is left running."""
+    import time
+    from pycaffe_lowbit.data import threads
+
+    def slow():
+        time.sleep(0.3)
+        return 0
+
+    p = Prefetcher(slow, 1, name="prefetch-test-exit")
+    time.sleep(0.05)
+    threads.stop_all()
+    assert not p._thread.is_alive() and threads.running() == []
