@@ -9,7 +9,13 @@ the first batch's shape, shapes the tops and starts prefetching
 ``data_param.prefetch`` batches ahead (Caffe's BasePrefetchingDataLayer).
 ``forward`` takes the next batch, reshapes the tops to it (each batch is
 shaped by its first image, as in Caffe) and copies it in, to the device in GPU
-mode. Bad data (a DataError, raised in the loader thread) comes out of
+mode, then hands the batch's array back to the reader (``BatchBuffers``), which
+writes a later batch into it: no batch-sized allocation per batch.
+
+Workers (``data/workers.py``): a subclass whose ``workers_field()`` names a
+count (data_param.workers, image_data_param.workers) gets ``self.pool``, the
+threads its reader decodes and transforms a batch with; the random draws are
+made before, in record order, so the batches are those of one worker. Bad data (a DataError, raised in the loader thread) comes out of
 ``forward`` as the layer's error, with the loader's message. No backward.
 """
 import logging
@@ -20,6 +26,7 @@ from ..core import backend
 from ..data.datum import DataError
 from ..data.prefetch import Prefetcher
 from ..data.transformer import DataTransformer
+from ..data.workers import WorkerPool, resolve
 from .base import Layer
 
 log = logging.getLogger("pycaffe_lowbit")
@@ -36,6 +43,9 @@ class PrefetchingDataLayer(Layer):
         try:
             self.transformer = DataTransformer(self.param.transform_param, self.phase,
                                                self.rng)
+            self.pool = WorkerPool(resolve(self.workers_field()), name="data-%s" % self.name)
+            if self.pool.count > 1:
+                log.info("Decoding and transforming with %d workers", self.pool.count)
             self.reader, shape = self.data_setup()
         except DataError as exc:
             raise self.error(str(exc)) from None
@@ -49,6 +59,10 @@ class PrefetchingDataLayer(Layer):
     def data_setup(self):
         """Open the source; return (reader, shape of the first batch)."""
         raise NotImplementedError
+
+    def workers_field(self):
+        """The layer's worker count field (0: the default); 1 without one."""
+        return 1
 
     def check_batch_size(self, batch_size):
         if batch_size <= 0:
@@ -68,6 +82,9 @@ class PrefetchingDataLayer(Layer):
         if self.output_labels:
             top[1].reshape(labels.shape)
             top[1].set_values(labels)
+        buffers = getattr(self.reader, "buffers", None)
+        if buffers is not None:
+            buffers.give(data)
 
     def backward(self, top, propagate_down, bottom):
         """No bottoms."""
@@ -81,24 +98,50 @@ def checked_shape(transformer, shape, name):
         raise DataError("%s: %s" % (name, exc)) from None
 
 
-def transform_batch(transformer, images, names, resize_hint):
-    """The transformed batch of (C, H, W) ``images``; ``names[i]`` names image
+class BatchBuffers:
+    """float32 batch arrays for reuse: ``take(shape)`` gives a free one of that
+    shape (or a new one), ``give(array)`` returns one the net is done with.
+    Arrays never given back (a caller of ``load_batch`` keeping its batches)
+    are simply not reused."""
+    KEEP = 2
+
+    def __init__(self):
+        self._free = []
+
+    def take(self, shape):
+        shape = tuple(shape)
+        for i, array in enumerate(self._free):
+            if array.shape == shape:
+                return self._free.pop(i)
+        return np.empty(shape, np.float32)
+
+    def give(self, array):
+        if isinstance(array, np.ndarray) and array.dtype == np.float32 \
+                and len(self._free) < self.KEEP:
+            self._free.append(array)
+
+
+def transform_batch(transformer, images, name, resize_hint, pool=None, buffers=None):
+    """The transformed batch of (C, H, W) ``images``; ``name(i)`` names image
     i in errors. The first image sets the size: without a crop every image
-    must have it, with a crop the same channel count and at least the crop."""
+    must have it, with a crop the same channel count and at least the crop.
+    ``pool`` transforms the images in its workers, into an array of
+    ``buffers`` when given."""
     first = images[0].shape
-    checked_shape(transformer, first, names[0])
-    for image, name in zip(images[1:], names[1:]):
+    out_shape = (len(images),) + checked_shape(transformer, first, name(0))
+    for i, image in enumerate(images):
         if image.shape == first:
             continue
         if not transformer.crop or image.shape[0] != first[0]:
             raise DataError(
                 "%s: image is %s but %s, the first of its batch, is %s; every image of "
                 "a batch must have the same size%s"
-                % (name, _chw(image.shape), names[0], _chw(first),
+                % (name(i), _chw(image.shape), name(0), _chw(first),
                    "" if transformer.crop else " (set transform_param.crop_size, or %s)"
                    % resize_hint))
-        checked_shape(transformer, image.shape, name)
-    return transformer.transform(images)
+        checked_shape(transformer, image.shape, name(i))
+    out = buffers.take(out_shape) if buffers is not None else None
+    return transformer.transform(images, out=out, pool=pool)
 
 
 def _chw(shape):

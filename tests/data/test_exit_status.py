@@ -64,7 +64,7 @@ def data_layer(kind, tmp):
         source = write_db(tmp / kind, backend, kind in ("encoded", "broken"),
                           broken_at=13 if kind == "broken" else None)
         return ('type: "Data" %s data_param { source: "%s" batch_size: %d backend: %s '
-                '}' % (TRANSFORM, source, BATCH, backend.upper()))
+                'workers: 2 }' % (TRANSFORM, source, BATCH, backend.upper()))
     if kind in ("image", "window"):
         lines, windows = [], []
         for i, (image, label) in enumerate(images()):
@@ -76,7 +76,7 @@ def data_layer(kind, tmp):
         if kind == "image":
             (tmp / "list.txt").write_text("\n".join(lines) + "\n")
             return ('type: "ImageData" %s image_data_param { source: "%s" batch_size: %d '
-                    'shuffle: true }' % (TRANSFORM, tmp / "list.txt", BATCH))
+                    'shuffle: true workers: 2 }' % (TRANSFORM, tmp / "list.txt", BATCH))
         (tmp / "windows.txt").write_text("\n".join(windows) + "\n")
         return ('type: "WindowData" transform_param { mirror: true crop_size: %d } '
                 'window_data_param { source: "%s" batch_size: %d fg_threshold: 0.5 '
