@@ -112,25 +112,36 @@ class DataTransformer:
         ``pool`` (a data.workers.WorkerPool) spreads the images over its
         workers. The draws are made here, before any worker starts, so the
         result is the same for any pool."""
+        (h_off, w_off, flip), shape = self._prepare(images, draws)
+        out = np.empty(shape, np.float32) if out is None else out
+
+        def one(i):
+            self.transform_into(out[i], images[i], h_off[i], w_off[i], flip[i])
+        _each(one, len(images), pool)
+        return out
+
+    def crops(self, images, draws=None, out=None, pool=None):
+        """The GPU path's half of ``transform``: (crops, flip, offsets) with
+        crops uint8 (N, C, h, w), unmirrored; flip uint8 (N,); offsets int64
+        (N, 2) (h_off, w_off). The same draws as ``transform`` makes; the
+        device applies mirror, mean and scale (kernels/data_transform.py)."""
+        (h_off, w_off, flip), shape = self._prepare(images, draws)
+        out = np.empty(shape, np.uint8) if out is None else out
+
+        def one(i):
+            self.crop_into(out[i], images[i], h_off[i], w_off[i])
+        _each(one, len(images), pool)
+        return out, flip.astype(np.uint8), np.stack([h_off, w_off], axis=1)
+
+    def _prepare(self, images, draws):
+        """((h_off, w_off, flip) int64 arrays, output batch shape)."""
         shapes = [tuple(im.shape) for im in images]
         for shape in set(shapes):
             self.output_shape(shape)
         if draws is None:
             draws = self.draw([s[1] for s in shapes], [s[2] for s in shapes])
-        h_off, w_off, flip = (np.asarray(d, np.int64) for d in draws)
-        c, h, w = self.output_shape(shapes[0])
-        if out is None:
-            out = np.empty((len(images), c, h, w), np.float32)
-
-        def one(i):
-            self.transform_into(out[i], images[i], h_off[i], w_off[i], flip[i])
-
-        if pool is None:
-            for i in range(len(images)):
-                one(i)
-        else:
-            pool.run(one, len(images))
-        return out
+        draws = tuple(np.asarray(d, np.int64) for d in draws)
+        return draws, (len(images),) + self.output_shape(shapes[0])
 
     def window(self, image_shape, h_off, w_off, flip):
         """(rows, cols): the slices of an image of ``image_shape`` that its
@@ -179,6 +190,14 @@ class DataTransformer:
         kernel (kernels/data_transform.cu) does the rest."""
         rows, cols = self.window(image.shape, h_off, w_off, False)
         np.copyto(out, image[:, rows, cols])
+
+
+def _each(work, count, pool):
+    if pool is None:
+        for i in range(count):
+            work(i)
+    else:
+        pool.run(work, count)
 
 
 def _read_mean(path):

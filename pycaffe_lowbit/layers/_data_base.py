@@ -27,6 +27,8 @@ from ..data.datum import DataError
 from ..data.prefetch import Prefetcher
 from ..data.transformer import DataTransformer
 from ..data.workers import WorkerPool, resolve
+from .. import kernels
+from ._data_device import CropBatch, DeviceFeed, pinned_empty
 from .base import Layer
 
 log = logging.getLogger("pycaffe_lowbit")
@@ -53,6 +55,13 @@ class PrefetchingDataLayer(Layer):
         if self.output_labels:
             top[1].reshape(shape[:1])
         log.info("output data size: %s", ",".join(str(d) for d in shape))
+        self.feed = None
+        if kernels.active(top[0].data) and hasattr(self.reader, "crops"):
+            # the GPU path: uint8 crops to the device, the transform there
+            self.feed = DeviceFeed(self.transformer)
+            self.reader.crops = True
+            if not isinstance(top[0].data, np.ndarray):
+                self.reader.buffers.allocator = pinned_empty
         self.prefetcher = Prefetcher(self.reader.load_batch, self.param.data_param.prefetch,
                                      name="prefetch-%s" % self.name)
 
@@ -78,13 +87,16 @@ class PrefetchingDataLayer(Layer):
         except DataError as exc:        # bad data: a message for the user, no traceback
             raise self.error(str(exc)) from None
         top[0].reshape(data.shape)
-        top[0].set_values(data)
+        if isinstance(data, CropBatch):
+            self.feed.apply(data, top[0].data)
+        else:
+            top[0].set_values(data)
         if self.output_labels:
             top[1].reshape(labels.shape)
             top[1].set_values(labels)
         buffers = getattr(self.reader, "buffers", None)
         if buffers is not None:
-            buffers.give(data)
+            buffers.give(data.crops if isinstance(data, CropBatch) else data)
 
     def backward(self, top, propagate_down, bottom):
         """No bottoms."""
@@ -99,34 +111,37 @@ def checked_shape(transformer, shape, name):
 
 
 class BatchBuffers:
-    """float32 batch arrays for reuse: ``take(shape)`` gives a free one of that
-    shape (or a new one), ``give(array)`` returns one the net is done with.
-    Arrays never given back (a caller of ``load_batch`` keeping its batches)
-    are simply not reused."""
+    """Batch arrays for reuse: ``take(shape, dtype)`` gives a free one of that
+    shape and dtype (or a new one, from ``allocator``: pinned memory on the
+    GPU path), ``give(array)`` returns one the net is done with. Arrays never
+    given back (a caller of ``load_batch`` keeping its batches) are simply
+    not reused."""
     KEEP = 2
 
     def __init__(self):
         self._free = []
+        self.allocator = np.empty
 
-    def take(self, shape):
-        shape = tuple(shape)
+    def take(self, shape, dtype=np.float32):
+        shape, dtype = tuple(shape), np.dtype(dtype)
         for i, array in enumerate(self._free):
-            if array.shape == shape:
+            if array.shape == shape and array.dtype == dtype:
                 return self._free.pop(i)
-        return np.empty(shape, np.float32)
+        return self.allocator(shape, dtype)
 
     def give(self, array):
-        if isinstance(array, np.ndarray) and array.dtype == np.float32 \
-                and len(self._free) < self.KEEP:
+        if isinstance(array, np.ndarray) and len(self._free) < self.KEEP:
             self._free.append(array)
 
 
-def transform_batch(transformer, images, name, resize_hint, pool=None, buffers=None):
+def transform_batch(transformer, images, name, resize_hint, pool=None, buffers=None,
+                    crops=False):
     """The transformed batch of (C, H, W) ``images``; ``name(i)`` names image
     i in errors. The first image sets the size: without a crop every image
     must have it, with a crop the same channel count and at least the crop.
     ``pool`` transforms the images in its workers, into an array of
-    ``buffers`` when given."""
+    ``buffers`` when given. ``crops`` (the GPU path): a CropBatch when the
+    images are uint8, the device applying mirror, mean and scale."""
     first = images[0].shape
     out_shape = (len(images),) + checked_shape(transformer, first, name(0))
     for i, image in enumerate(images):
@@ -140,6 +155,9 @@ def transform_batch(transformer, images, name, resize_hint, pool=None, buffers=N
                    "" if transformer.crop else " (set transform_param.crop_size, or %s)"
                    % resize_hint))
         checked_shape(transformer, image.shape, name(i))
+    if crops and all(image.dtype == np.uint8 for image in images):
+        out = buffers.take(out_shape, np.uint8) if buffers is not None else None
+        return CropBatch(*transformer.crops(images, out=out, pool=pool))
     out = buffers.take(out_shape) if buffers is not None else None
     return transformer.transform(images, out=out, pool=pool)
 

@@ -85,6 +85,7 @@ class DatumReader:
         self.db = db
         self.pool = pool
         self.buffers = BatchBuffers()
+        self.crops = False          # the GPU path: CropBatches (layers/_data_device.py)
         self.source = source
         self.batch_size = batch_size
         self.transformer = transformer
@@ -134,7 +135,8 @@ class DatumReader:
         data = transform_batch(self.transformer, images,
                                lambda i: _where(self.source, records[i][0], records[i][1]),
                                "resize when converting: convert_imageset "
-                               "--resize_height/--resize_width", self.pool, self.buffers)
+                               "--resize_height/--resize_width", self.pool, self.buffers,
+                               self.crops)
         return data, labels
 
 

@@ -80,6 +80,7 @@ class ImageReader:
         self.lines = list(lines)
         self.pool = pool
         self.buffers = BatchBuffers()
+        self.crops = False          # the GPU path: CropBatches (layers/_data_device.py)
         self.list_file = param.source
         self.root = param.root_folder
         self.size = (int(param.new_width), int(param.new_height))
@@ -138,5 +139,5 @@ class ImageReader:
             self.pool.run(read, len(entries))
         data = transform_batch(self.transformer, images, lambda i: self._name(entries[i]),
                                "image_data_param.new_height/new_width", self.pool,
-                               self.buffers)
+                               self.buffers, self.crops)
         return data, np.asarray([e[1] for e in entries], np.float32)
