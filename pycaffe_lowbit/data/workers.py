@@ -1,16 +1,18 @@
 """Decode and transform workers: ``WorkerPool(n).run(work, count)`` calls
 ``work(i)`` for i = 0..count-1 across n threads and returns when all are done.
 
-The calling thread takes part (n = 1 starts no thread). Item i goes to worker
-i mod n, each worker doing its items in increasing order, so which images a
-thread handles is fixed; the results never depend on it, because ``work(i)``
-writes only slot i of its batch and draws no random numbers (a batch's draws
-are made before, in the calling thread, in record order). Threads suit this
-work: cv2.imdecode, cv2.resize and NumPy's ufuncs and copies release the GIL
-for their whole pass over an image.
+The calling thread takes part (n = 1 starts no thread). The threads take the
+items in increasing order from one shared counter, so a thread the OS has set
+aside (a busy machine) holds up at most the item it took, and ``run`` returns
+once every item is done, whether or not each worker has woken. Which thread
+does which item varies; the results do not, because ``work(i)`` writes only
+slot i of its batch and draws no random numbers (a batch's draws are made
+before, in the calling thread, in record order). Threads suit this work:
+cv2.imdecode, cv2.resize and NumPy's ufuncs and copies release the GIL for
+their whole pass over an image.
 
-An exception stops its worker's items; ``run`` raises the one of the lowest
-item, the same whatever n. The threads are data threads (``threads.py``):
+Every item is done even after an exception; ``run`` raises the exception of
+the lowest item, the same whatever n. The threads are data threads (``threads.py``):
 stopped when the pool is collected and joined before the interpreter exits.
 
 A layer's count (``resolve``): the command line's ``--data_workers``
@@ -18,8 +20,10 @@ A layer's count (``resolve``): the command line's ``--data_workers``
 ``default_workers()``: ``LOWBIT_DATA_WORKERS`` if set, else the CPUs this
 process may run on, at most ``MAX_DEFAULT``.
 """
+import itertools
 import os
 import queue
+import threading
 import weakref
 
 from . import threads
@@ -70,59 +74,65 @@ class WorkerPool:
     def __init__(self, count, name="data-worker"):
         self.count = max(1, int(count))
         self._inboxes = []
-        self._threads = []
         stops = []
         for k in range(1, self.count):
             inbox = queue.Queue()
-            thread, stop = threads.start(_serve, (inbox,), name="%s-%d" % (name, k))
+            _, stop = threads.start(_serve, (inbox,), name="%s-%d" % (name, k))
             self._inboxes.append(inbox)
-            self._threads.append(thread)
             stops.append(stop)
         weakref.finalize(self, _stop_all, stops)
 
     def run(self, work, count):
         """work(0), ..., work(count - 1); raises the exception of the lowest item."""
-        n = min(self.count, count)
-        if n <= 1:
-            return _chunk(work, range(count))
-        done = queue.Queue()
-        for k in range(1, n):
-            self._inboxes[k - 1].put((work, range(k, count, n), done))
-        failures = [_chunk(work, range(0, count, n), catch=True)]
-        for _ in range(1, n):
-            failures.append(self._wait(done))
-        failures = [f for f in failures if f is not None]
-        if failures:
-            raise min(failures, key=lambda f: f[0])[1]
+        if self.count == 1 or count <= 1:
+            for i in range(count):
+                work(i)
+            return
+        job = _Job(work, count)
+        for inbox in self._inboxes[:count - 1]:
+            inbox.put(job)
+        job.serve()
+        job.finished.wait()     # items other threads took and are still doing
+        if job.failures:
+            raise min(job.failures, key=lambda f: f[0])[1]
 
-    def _wait(self, done):
+
+class _Job:
+    """One ``run``: the items go to whichever thread asks next."""
+
+    def __init__(self, work, count):
+        self.work = work
+        self.count = count
+        self.take = itertools.count().__next__     # atomic under the GIL
+        self.lock = threading.Lock()
+        self.left = count
+        self.finished = threading.Event()
+        self.failures = []
+
+    def serve(self):
         while True:
+            i = self.take()
+            if i >= self.count:
+                return
             try:
-                return done.get(timeout=_POLL)
-            except queue.Empty:
-                if not all(t.is_alive() for t in self._threads):
-                    raise RuntimeError("a data worker thread has stopped") from None
-
-
-def _chunk(work, items, catch=False):
-    for i in items:
-        try:
-            work(i)
-        except BaseException as exc:  # noqa: B036 -- handed to run(), which raises it
-            if not catch:
-                raise
-            return i, exc
-    return None
+                self.work(i)
+            except BaseException as exc:  # noqa: B036 -- run() raises the lowest item's
+                self.failures.append((i, exc))
+            with self.lock:
+                self.left -= 1
+                if self.left == 0:
+                    self.finished.set()
+                    self.work = None
 
 
 def _serve(stop, inbox):
     while not stop.is_set():
         try:
-            work, items, done = inbox.get(timeout=_POLL)
+            job = inbox.get(timeout=_POLL)
         except queue.Empty:
             continue
-        done.put(_chunk(work, items, catch=True))
-        del work
+        job.serve()
+        del job
 
 
 def _stop_all(stops):

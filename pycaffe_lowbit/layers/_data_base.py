@@ -9,8 +9,11 @@ the first batch's shape, shapes the tops and starts prefetching
 ``data_param.prefetch`` batches ahead (Caffe's BasePrefetchingDataLayer).
 ``forward`` takes the next batch, reshapes the tops to it (each batch is
 shaped by its first image, as in Caffe) and copies it in, to the device in GPU
-mode, then hands the batch's array back to the reader (``BatchBuffers``), which
-writes a later batch into it: no batch-sized allocation per batch.
+mode. On the CPU the top takes the batch's array itself, as Caffe's
+``set_cpu_data`` does (no copy; an array held from ``blob.data`` before a
+forward keeps the old batch, as pycaffe's does), and the array goes back to the
+reader (``BatchBuffers``) at the next forward, to be refilled: no batch-sized
+allocation or copy per batch.
 
 Workers (``data/workers.py``): a subclass whose ``workers_field()`` names a
 count (data_param.workers, image_data_param.workers) gets ``self.pool``, the
@@ -56,6 +59,7 @@ class PrefetchingDataLayer(Layer):
             top[1].reshape(shape[:1])
         log.info("output data size: %s", ",".join(str(d) for d in shape))
         self.feed = None
+        self._in_top = None
         if kernels.active(top[0].data) and hasattr(self.reader, "crops"):
             # the GPU path: uint8 crops to the device, the transform there
             self.feed = DeviceFeed(self.transformer)
@@ -86,17 +90,25 @@ class PrefetchingDataLayer(Layer):
             data, labels = self.prefetcher.next()
         except DataError as exc:        # bad data: a message for the user, no traceback
             raise self.error(str(exc)) from None
+        buffers = getattr(self.reader, "buffers", None)
+        if buffers is not None and self._in_top is not None:
+            buffers.give(self._in_top)  # the previous batch: the reader may refill it
+        self._in_top = None
         top[0].reshape(data.shape)
         if isinstance(data, CropBatch):
             self.feed.apply(data, top[0].data)
+            self._in_top = data.crops
+        elif isinstance(top[0].data, np.ndarray) and top[0].dtype == data.dtype:
+            # Caffe's set_cpu_data: the top takes the batch's memory, no copy; the
+            # batch's array goes back to the reader at the next forward
+            top[0].data = data
+            self._in_top = data
         else:
             top[0].set_values(data)
+            self._in_top = data
         if self.output_labels:
             top[1].reshape(labels.shape)
             top[1].set_values(labels)
-        buffers = getattr(self.reader, "buffers", None)
-        if buffers is not None:
-            buffers.give(data.crops if isinstance(data, CropBatch) else data)
 
     def backward(self, top, propagate_down, bottom):
         """No bottoms."""
