@@ -178,3 +178,19 @@ def test_train_stopped_by_a_signal_snapshots_and_exits_0(tmp_path, signum):
     log = "".join(lines) + rest
     assert_clean(proc.returncode, log, 0)
     assert "Snapshotting to binary proto file" in log
+
+
+def test_time_interrupted_by_sigint_exits_130_without_an_abort(tmp_path):
+    proc = subprocess.Popen(child("time", "-model", write_net(tmp_path, "encoded"),
+                                  "-iterations", "100000"),
+                            cwd=paths.ROOT, env=dict(os.environ, PYTHONPATH=paths.ROOT),
+                            stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "Iteration: 2 " in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    log = "".join(lines) + proc.communicate(timeout=120)[1]
+    assert_clean(proc.returncode, log, 130)
+    assert "Interrupted." in log
