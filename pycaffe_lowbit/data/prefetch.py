@@ -34,6 +34,7 @@ class Prefetcher:
         self._load = load_batch
         self._failure = None
         self._thread = None
+        self._peeked = None
         if depth <= 0:
             return
         self._queue = queue.Queue(depth)
@@ -47,6 +48,12 @@ class Prefetcher:
             raise self._failure.exc
         if self._thread is None:
             return self._load()
+        if self._peeked is not None:
+            item, self._peeked = self._peeked, None
+            if isinstance(item, _Failure):
+                self._failure = item
+                raise item.exc
+            return item
         while True:
             try:
                 item = self._queue.get(timeout=_POLL)
@@ -58,6 +65,18 @@ class Prefetcher:
             self._failure = item
             raise item.exc
         return item
+
+    def peek(self):
+        """The next batch if the thread has it ready, else None, without
+        taking it (``next`` returns it); None after a failure too."""
+        if self._thread is None or self._failure is not None:
+            return None
+        if self._peeked is None:
+            try:
+                self._peeked = self._queue.get_nowait()
+            except queue.Empty:
+                return None
+        return None if isinstance(self._peeked, _Failure) else self._peeked
 
     def close(self, wait=False):
         """Stop the thread (it ends at its next poll); ``wait``: join it."""

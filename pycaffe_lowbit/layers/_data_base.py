@@ -98,6 +98,9 @@ class PrefetchingDataLayer(Layer):
         if isinstance(data, CropBatch):
             self.feed.apply(data, top[0].data)
             self._in_top = data.crops
+            ahead = self.prefetcher.peek() if self.feed.on_device(top[0].data) else None
+            if ahead is not None and isinstance(ahead[0], CropBatch):
+                self.feed.upload(ahead[0])      # batch k + 1's copy overlaps iteration k
         elif isinstance(top[0].data, np.ndarray) and top[0].dtype == data.dtype:
             # Caffe's set_cpu_data: the top takes the batch's memory, no copy; the
             # batch's array goes back to the reader at the next forward

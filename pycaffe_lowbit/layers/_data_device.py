@@ -9,8 +9,8 @@ pinned host buffers, copied to the device asynchronously on their own stream
 (a quarter of the float32 bytes), and kernels/data_transform.cu applies the
 mirror, the mean and the scale there, on the net's stream once the copy's
 event has fired. Under ``emulate()`` the same kernel runs on the host on the
-NumPy crops. (Not yet: issuing batch k + 1's copy during iteration k; the
-copy is asynchronous but waited for in the same forward.)
+NumPy crops. When batch k + 1 is already prefetched at the end of batch k's
+forward, its copy starts then (``Prefetcher.peek``), overlapping iteration k.
 """
 import numpy as np
 
@@ -47,6 +47,11 @@ class DeviceFeed:
         self._pending = None        # (batch, device arrays, copy-done event)
         self._mean = None           # ((array module, dtype), the mean file there)
 
+    @staticmethod
+    def on_device(out):
+        """Whether ``out`` is a device array (not the emulated host path)."""
+        return not isinstance(out, np.ndarray)
+
     def upload(self, batch):
         """Start the asynchronous copy of ``batch`` (a GPU is in use)."""
         cupy = backend.cupy()
@@ -59,7 +64,7 @@ class DeviceFeed:
 
     def apply(self, batch, out):
         """out = the transform of ``batch``."""
-        if isinstance(out, np.ndarray):             # emulated: the kernel on the host
+        if not self.on_device(out):                 # emulated: the kernel on the host
             return self._launch(batch.crops, batch.flip, batch.offsets, out)
         if self._pending is None or self._pending[0] is not batch:
             self.upload(batch)

@@ -194,3 +194,10 @@ def test_time_interrupted_by_sigint_exits_130_without_an_abort(tmp_path):
     log = "".join(lines) + proc.communicate(timeout=120)[1]
     assert_clean(proc.returncode, log, 130)
     assert "Interrupted." in log
+
+
+def test_the_data_workers_flag_sets_every_data_layers_count(tmp_path):
+    code, log = run("time", "-model", write_net(tmp_path, "raw"), "-iterations", "1",
+                    "-data_workers", "3")
+    assert_clean(code, log, 0)
+    assert "Decoding and transforming with 3 workers" in log

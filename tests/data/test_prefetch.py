@@ -65,3 +65,22 @@ def test_stop_all_waits_for_a_thread_busy_in_a_batch():
     time.sleep(0.05)
     threads.stop_all()
     assert not p._thread.is_alive() and threads.running() == []
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_peek_shows_the_next_ready_batch_without_taking_it(depth):
+    import time
+    p = Prefetcher(Counter(fail_at=4).load_batch, depth)
+    assert p.next() == 0
+    if depth:
+        deadline = time.time() + 5
+        while p.peek() is None and time.time() < deadline:
+            time.sleep(0.01)
+        assert p.peek() == 1
+    else:
+        assert p.peek() is None                # synchronous: nothing is ahead
+    assert [p.next() for _ in range(3)] == [1, 2, 3]
+    time.sleep(0.2)
+    assert p.peek() is None                    # the failure is not shown, next() raises it
+    with pytest.raises(KeyError):
+        p.next()
