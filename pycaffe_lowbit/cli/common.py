@@ -64,6 +64,10 @@ def add_caffe_flags(p):
     flag(p, "progress", default="auto", choices=["auto", "on", "off"],
          help="progress bar with ETA on stdout: auto (when stdout and stderr are "
               "terminals, so logs sent to a file stay pure glog lines), on, off")
+    flag(p, "data_workers", type=int, default=0,
+         help="threads decoding and transforming each batch in every Data and "
+              "ImageData layer (ours; default 0: the layer's workers field, else "
+              "LOWBIT_DATA_WORKERS, else the CPU count); batches do not depend on it")
     flag(p, "set", action="append", default=[], metavar="FIELD=VALUE",
          help="override a solver or layer field without editing the file "
               "(repeatable), e.g. 'layer[data].data_param.source=/data/lmdb'")

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from ..core.errors import is_user_error, user_error_summary
+from ..data import workers
 from ..logs.glog import setup_logging
 from ..version import __version__
 from . import benchmark, data, deploy, device, draw, logs, score, summary, train
@@ -40,6 +41,8 @@ def main(argv=None):
         return 1
     log = setup_logging()
     try:
+        if getattr(args, "data_workers", 0):
+            workers.set_override(args.data_workers)
         return COMMANDS[args.command].run(args, log) or 0
     except (ValueError, OSError, KeyError, MemoryError) as exc:
         log.error("%s", user_error_summary(exc) if is_user_error(exc) else exc)

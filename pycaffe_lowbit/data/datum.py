@@ -44,17 +44,101 @@ def parse_datum(value, where="record"):
     """Parse serialized Datum bytes; ``where`` names the record in errors."""
     datum = caffe_pb2.Datum()
     try:
-        datum.ParseFromString(bytes(value))
+        datum.ParseFromString(value if isinstance(value, bytes) else bytes(value))
     except DecodeError:
         raise DataError("%s is not a Datum (a caffe.Datum protobuf was expected)"
                         % where) from None
     return datum
 
 
+class DatumView:
+    """A Datum's fields read straight from its serialized bytes, without
+    copying the pixels: ``data`` is a memoryview of the record (valid as long
+    as the record's buffer is), ``float_data`` a float32 array. The same
+    attributes as caffe_pb2.Datum, for the fields Caffe's readers use."""
+    __slots__ = ("channels", "height", "width", "data", "label", "float_data", "encoded")
+
+    def __init__(self):
+        self.channels = self.height = self.width = self.label = 0
+        self.data = b""
+        self.float_data = ()
+        self.encoded = False
+
+
+class _Unusual(Exception):
+    """A field the fast reader leaves to protobuf (unknown, or a bad wire type)."""
+
+
+# field number -> attribute, for the varint fields (int32, and encoded: bool)
+_VARINT_FIELDS = {1: "channels", 2: "height", 3: "width", 5: "label", 7: "encoded"}
+
+
+def _varint(buf, pos):
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _Unusual
+
+
+def _fields(view):
+    """DatumView of the wire-format bytes in memoryview ``view`` (protobuf's
+    rules: the last value of a field wins, float_data appends, packed or not)."""
+    datum, floats, pos, end = DatumView(), [], 0, len(view)
+    while pos < end:
+        tag, pos = _varint(view, pos)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0 and number in _VARINT_FIELDS:
+            value, pos = _varint(view, pos)
+            if number == 7:
+                datum.encoded = value != 0
+            else:                       # int32: the low 32 bits, signed
+                value &= 0xFFFFFFFF
+                setattr(datum, _VARINT_FIELDS[number], value - (1 << 32) if value >> 31 else value)
+        elif wire == 2 and number in (4, 6):
+            size, pos = _varint(view, pos)
+            if pos + size > end or (number == 6 and size % 4):
+                raise _Unusual
+            if number == 4:
+                datum.data = view[pos:pos + size]
+            else:
+                floats.append(np.frombuffer(view[pos:pos + size], "<f4"))
+            pos += size
+        elif wire == 5 and number == 6:
+            if pos + 4 > end:
+                raise _Unusual
+            floats.append(np.frombuffer(view[pos:pos + 4], "<f4"))
+            pos += 4
+        else:
+            raise _Unusual
+    if floats:
+        datum.float_data = np.concatenate(floats).astype(np.float32)
+    return datum
+
+
+def read_datum(value, where="record"):
+    """The Datum in serialized bytes (bytes or a buffer such as LMDB's
+    memoryview), read without copying its pixels: a DatumView. Records with
+    fields the fast reader does not know go through protobuf (same values);
+    bytes that are not a Datum raise DataError naming ``where``."""
+    view = memoryview(value)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    try:
+        return _fields(view)
+    except (_Unusual, IndexError):
+        return parse_datum(view, where)
+
+
 def decode_image(file_bytes, color=True, where="image"):
     """Decode JPEG/PNG bytes to a (C, H, W) uint8 array, BGR when ``color``."""
     flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE
-    image = cv2.imdecode(np.frombuffer(bytes(file_bytes), np.uint8), flag)
+    image = cv2.imdecode(np.frombuffer(file_bytes, np.uint8), flag)
     if image is None:
         raise DataError("%s: could not decode the encoded image" % where)
     return image[None] if image.ndim == 2 else image.transpose(2, 0, 1)

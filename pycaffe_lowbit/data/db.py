@@ -1,7 +1,9 @@
 """The key-value databases Caffe reads and writes: LMDB and LevelDB.
 
 ``open_db(path, backend, mode)`` gives a database with ``len(db)``,
-``db.items()`` (every (key, value) in key order, as Caffe's cursor walks it),
+``db.items()`` (every (key, value) in key order, as Caffe's cursor walks it;
+``items(buffers=True)``: values as memoryviews where the backend can, LMDB's
+pointing into its memory map, valid until the database is closed),
 and for mode "w" (a new database, as Caffe's NEW) or "a" (append),
 ``db.put(key, value)`` and ``db.commit()``. LevelDB needs the optional plyvel
 package (``pip install pycaffe_lowbit[leveldb]``).
@@ -86,12 +88,16 @@ class _Database:
     def close(self):
         if self.handle is None:
             return
+        self._end_read()
         if self.mode == "r":
             _READERS.release(self.path, lambda handle: handle.close())
         else:
             self.commit()
             self.handle.close()
         self.handle = None
+
+    def _end_read(self):
+        """End what ``items(buffers=True)`` keeps open."""
 
     def __enter__(self):
         return self
@@ -121,14 +127,26 @@ class LMDB(_Database):
         except lmdb.Error as exc:
             raise DataError("cannot open LMDB %s: %s" % (path, exc)) from None
         self._pending = []
+        self._txn = None
 
     def __len__(self):
         return self.handle.stat()["entries"]
 
-    def items(self):
-        with self.handle.begin(buffers=False) as txn:
-            for key, value in txn.cursor():
-                yield key, value
+    def items(self, buffers=False):
+        if not buffers:
+            with self.handle.begin(buffers=False) as txn:
+                yield from txn.cursor()
+            return
+        # One read transaction for the reader's life (as Caffe's LMDBCursor):
+        # the memoryviews stay valid across passes, until close().
+        if self._txn is None:
+            self._txn = self.handle.begin(buffers=True)
+        yield from self._txn.cursor()
+
+    def _end_read(self):
+        if self._txn is not None:
+            self._txn.abort()
+            self._txn = None
 
     def put(self, key, value):
         self._pending.append((_bytes(key), bytes(value)))
@@ -170,7 +188,7 @@ class LevelDB(_Database):
     def __len__(self):
         return sum(1 for _ in self.handle.iterator(include_value=False))
 
-    def items(self):
+    def items(self, buffers=False):
         yield from self.handle.iterator()
 
     def put(self, key, value):

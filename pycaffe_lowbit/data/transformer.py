@@ -23,6 +23,9 @@ otherwise an encoded image keeps its own channel count.
 import logging
 import os
 
+import threading
+
+import cv2
 import numpy as np
 
 from ..proto import caffe_pb2
@@ -47,6 +50,7 @@ class DataTransformer:
         self.mean = None
         self.mean_values = np.asarray(param.mean_value, np.float32)
         self._warned_force = False
+        self._scratch = threading.local()
         if param.HasField("mean_file"):
             if len(param.mean_value):
                 raise DataError("transform_param: cannot specify mean_file and mean_value "
@@ -100,44 +104,100 @@ class DataTransformer:
         return (heights - self.crop) // 2, (widths - self.crop) // 2, flip
 
     # -- the transform -------------------------------------------------------------
-    def transform(self, images, draws=None):
+    def transform(self, images, draws=None, out=None, pool=None):
         """float32 (N, C, h, w) from N (C, H, W) images (shapes checked with
         ``output_shape``). ``draws`` = (h_off, w_off, mirror) replaces the
-        random draws (tests inject Caffe's recovered crops this way)."""
+        random draws (tests inject Caffe's recovered crops this way); ``out``
+        is a float32 (N, C, h, w) array to write into (else a new one);
+        ``pool`` (a data.workers.WorkerPool) spreads the images over its
+        workers. The draws are made here, before any worker starts, so the
+        result is the same for any pool."""
+        (h_off, w_off, flip), shape = self._prepare(images, draws)
+        out = np.empty(shape, np.float32) if out is None else out
+
+        def one(i):
+            self.transform_into(out[i], images[i], h_off[i], w_off[i], flip[i])
+        _each(one, len(images), pool)
+        return out
+
+    def crops(self, images, draws=None, out=None, pool=None):
+        """The GPU path's half of ``transform``: (crops, flip, offsets) with
+        crops uint8 (N, C, h, w), unmirrored; flip uint8 (N,); offsets int64
+        (N, 2) (h_off, w_off). The same draws as ``transform`` makes; the
+        device applies mirror, mean and scale (kernels/data_transform.py)."""
+        (h_off, w_off, flip), shape = self._prepare(images, draws)
+        out = np.empty(shape, np.uint8) if out is None else out
+
+        def one(i):
+            self.crop_into(out[i], images[i], h_off[i], w_off[i])
+        _each(one, len(images), pool)
+        return out, flip.astype(np.uint8), np.stack([h_off, w_off], axis=1)
+
+    def _prepare(self, images, draws):
+        """((h_off, w_off, flip) int64 arrays, output batch shape)."""
         shapes = [tuple(im.shape) for im in images]
         for shape in set(shapes):
             self.output_shape(shape)
         if draws is None:
             draws = self.draw([s[1] for s in shapes], [s[2] for s in shapes])
-        h_off, w_off, flip = (np.asarray(d, np.int64) for d in draws)
-        if len(set(shapes)) == 1:
-            return self._apply(np.stack(images), h_off, w_off, flip)
-        # Images of different sizes (allowed with a crop): one at a time.
-        return np.concatenate([self._apply(im[None], h_off[i:i + 1], w_off[i:i + 1],
-                                           flip[i:i + 1])
-                               for i, im in enumerate(images)])
+        draws = tuple(np.asarray(d, np.int64) for d in draws)
+        return draws, (len(images),) + self.output_shape(shapes[0])
 
-    def _apply(self, batch, h_off, w_off, flip):
-        """Crop/mirror/mean/scale of a (N, C, H, W) batch of one image size."""
-        n, c, height, width = batch.shape
+    def window(self, image_shape, h_off, w_off, flip):
+        """(rows, cols): the slices of an image of ``image_shape`` that its
+        crop reads, cols reversed when mirrored (views, no copy)."""
+        _, height, width = image_shape
         h, w = self.crop or height, self.crop or width
-        if not flip.any() and (h, w) == (height, width):
-            pixels = batch.astype(np.float32)
-            mean = self.mean
+        rows = slice(h_off, h_off + h)
+        if flip:
+            return rows, slice(w_off + w - 1, w_off - 1 if w_off else None, -1)
+        return rows, slice(w_off, w_off + w)
+
+    def transform_into(self, out, image, h_off=0, w_off=0, flip=False):
+        """One image into ``out`` (float32 (C, h, w)) in one pass over the
+        crop: ``out = (crop(x) - crop(m)) * scale``, the crop a view of the
+        image and of the mean file. A mirrored uint8 crop is first flipped
+        into a per-thread uint8 scratch by OpenCV (NumPy's reversed-stride
+        reads of mixed types are 3 to 4 times slower); the values are the
+        same, float32 subtraction then product, in either order of passes."""
+        rows, cols = self.window(image.shape, h_off, w_off, flip)
+        if flip and image.dtype == np.uint8:
+            view = self._flipped(image[:, rows, self.window(image.shape, h_off, w_off,
+                                                            False)[1]])
         else:
-            cols = np.where(flip[:, None].astype(bool), np.arange(w)[::-1], np.arange(w))
-            rows = (h_off[:, None] + np.arange(h))[:, None, :, None]   # (N, 1, h, 1)
-            cols = (w_off[:, None] + cols)[:, None, None, :]           # (N, 1, 1, w)
-            chan = np.arange(c)[None, :, None, None]
-            pixels = batch[np.arange(n)[:, None, None, None], chan, rows, cols]
-            pixels = pixels.astype(np.float32)
-            mean = None if self.mean is None else self.mean[chan, rows, cols]
-        if mean is not None:
-            pixels -= mean
+            view = image[:, rows, cols]
+        if self.mean is not None:
+            np.subtract(view, self.mean[:, rows, cols], out=out)
         elif len(self.mean_values):
-            pixels -= self.mean_values.reshape(-1, 1, 1)
-        pixels *= self.scale
-        return pixels
+            np.subtract(view, self.mean_values.reshape(-1, 1, 1), out=out)
+        else:
+            np.copyto(out, view)
+        if self.scale != 1:
+            np.multiply(out, self.scale, out=out)
+
+    def _flipped(self, crop):
+        """The uint8 (C, h, w) ``crop`` mirrored left-right, in this thread's scratch."""
+        scratch = getattr(self._scratch, "array", None)
+        if scratch is None or scratch.shape != crop.shape:
+            scratch = self._scratch.array = np.empty(crop.shape, np.uint8)
+        for c in range(crop.shape[0]):
+            cv2.flip(crop[c], 1, dst=scratch[c])
+        return scratch
+
+    def crop_into(self, out, image, h_off=0, w_off=0):
+        """The uint8 crop of one image into ``out`` (uint8 (C, h, w)), no
+        mirror, mean or scale: what the GPU path sends to the device, whose
+        kernel (kernels/data_transform.cu) does the rest."""
+        rows, cols = self.window(image.shape, h_off, w_off, False)
+        np.copyto(out, image[:, rows, cols])
+
+
+def _each(work, count, pool):
+    if pool is None:
+        for i in range(count):
+            work(i)
+    else:
+        pool.run(work, count)
 
 
 def _read_mean(path):

@@ -7,7 +7,9 @@ Caffe); ``new_height``/``new_width`` resize every image (both or neither;
 OpenCV's bilinear resize, as Caffe's ReadImageToCVMat); ``is_color`` (BGR, or
 one gray channel); ``batch_size`` (default 1); ``shuffle`` (shuffle the list at
 setup and again at the end of every pass); ``rand_skip`` (start at line r, r
-uniform on 0..rand_skip-1). Images go through transform_param like Datums.
+uniform on 0..rand_skip-1); ``workers`` (ours: threads reading, resizing and
+transforming each batch, see data/workers.py; the batches do not depend on it).
+Images go through transform_param like Datums.
 
 Tops: data (batch, C, h, w) and label (batch,), float32; each batch is shaped
 by its first image, the others must have its size (or at least the crop size,
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..data import sources
 from ..data.datum import DataError
-from ._data_base import PrefetchingDataLayer, checked_shape, transform_batch
+from ._data_base import BatchBuffers, PrefetchingDataLayer, checked_shape, transform_batch
 from .registry import register
 from ..core.lazy import lazy_module
 
@@ -40,7 +42,7 @@ class ImageData(PrefetchingDataLayer):
                             "together (got %d and %d)" % (p.new_height, p.new_width))
         log.info("Opening file %s", p.source)
         lines = parse_list(self.name, p.source)
-        reader = ImageReader(lines, p, batch_size, self.transformer, self.rng)
+        reader = ImageReader(lines, p, batch_size, self.transformer, self.rng, self.pool)
         log.info("A total of %d images.", len(lines))
         if p.rand_skip:
             skip = int(self.rng.integers(p.rand_skip))
@@ -50,6 +52,9 @@ class ImageData(PrefetchingDataLayer):
                                 "skip %d" % (len(lines), skip))
             reader.position = skip
         return reader, (batch_size,) + reader.first_shape()
+
+    def workers_field(self):
+        return self.param.image_data_param.workers
 
 
 def parse_list(layer_name, path):
@@ -73,8 +78,11 @@ def parse_list(layer_name, path):
 class ImageReader:
     """Batches of transformed images, cycling through the list."""
 
-    def __init__(self, lines, param, batch_size, transformer, rng):
+    def __init__(self, lines, param, batch_size, transformer, rng, pool=None):
         self.lines = list(lines)
+        self.pool = pool
+        self.buffers = BatchBuffers()
+        self.crops = False          # the GPU path: CropBatches (layers/_data_device.py)
         self.list_file = param.source
         self.root = param.root_folder
         self.size = (int(param.new_width), int(param.new_height))
@@ -121,7 +129,17 @@ class ImageReader:
 
     def load_batch(self):
         entries = [self._next() for _ in range(self.batch_size)]
-        data = transform_batch(self.transformer, [self.read(e) for e in entries],
-                               [self._name(e) for e in entries],
-                               "image_data_param.new_height/new_width")
+        images = [None] * len(entries)
+
+        def read(i):
+            images[i] = self.read(entries[i])
+
+        if self.pool is None:
+            for i in range(len(entries)):
+                read(i)
+        else:
+            self.pool.run(read, len(entries))
+        data = transform_batch(self.transformer, images, lambda i: self._name(entries[i]),
+                               "image_data_param.new_height/new_width", self.pool,
+                               self.buffers, self.crops)
         return data, np.asarray([e[1] for e in entries], np.float32)

@@ -49,3 +49,38 @@ def test_the_thread_stops_when_the_prefetcher_is_collected():
     thread.join(timeout=5)
     assert not thread.is_alive()
     assert "prefetch-test-gc" not in [t.name for t in threading.enumerate()]
+
+
+def test_stop_all_waits_for_a_thread_busy_in_a_batch():
+    """What runs at exit (data/threads.py): a thread in the middle of a batch
+    finishes it, sees the stop and ends; none is left running."""
+    import time
+    from pycaffe_lowbit.data import threads
+
+    def slow():
+        time.sleep(0.3)
+        return 0
+
+    p = Prefetcher(slow, 1, name="prefetch-test-exit")
+    time.sleep(0.05)
+    threads.stop_all()
+    assert not p._thread.is_alive() and threads.running() == []
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_peek_shows_the_next_ready_batch_without_taking_it(depth):
+    import time
+    p = Prefetcher(Counter(fail_at=4).load_batch, depth)
+    assert p.next() == 0
+    if depth:
+        deadline = time.time() + 5
+        while p.peek() is None and time.time() < deadline:
+            time.sleep(0.01)
+        assert p.peek() == 1
+    else:
+        assert p.peek() is None                # synchronous: nothing is ahead
+    assert [p.next() for _ in range(3)] == [1, 2, 3]
+    time.sleep(0.2)
+    assert p.peek() is None                    # the failure is not shown, next() raises it
+    with pytest.raises(KeyError):
+        p.next()
