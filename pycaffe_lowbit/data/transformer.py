@@ -22,15 +22,16 @@ otherwise an encoded image keeps its own channel count.
 """
 import logging
 import os
-
 import threading
 
-import cv2
 import numpy as np
 
+from ..core.lazy import lazy_module
 from ..proto import caffe_pb2
 from . import sources
 from .datum import DataError, datum_to_array
+
+cv2 = lazy_module("cv2")  # imported on first use (core/lazy.py)
 
 log = logging.getLogger("pycaffe_lowbit")
 
