@@ -15,8 +15,13 @@ unit; the join waits up to ``JOIN_TIMEOUT`` seconds for each.
 """
 import atexit
 import threading
+import weakref
 
 JOIN_TIMEOUT = 60.0
+
+class _Order:
+    """Never collected: anchors the finalizer that orders the exit hooks."""
+
 
 _lock = threading.Lock()
 _running = {}           # thread -> its stop event
@@ -54,4 +59,9 @@ def stop_all(timeout=JOIN_TIMEOUT):
             thread.join(timeout)
 
 
+# atexit runs its hooks last-registered first. weakref.finalize registers its
+# own hook when the first finalizer is made; one made here first makes sure
+# that hook precedes ours in the list, so ours runs before any finalizer that
+# runs at exit (a finalizer closing what a data thread still reads).
+weakref.finalize(_Order, lambda: None)
 atexit.register(stop_all)

@@ -89,7 +89,9 @@ class DatumReader:
         self.source = source
         self.batch_size = batch_size
         self.transformer = transformer
-        weakref.finalize(self, db.close)
+        # Closed when the reader goes; not at interpreter exit, where a data
+        # thread may still be reading its memory (the process's end frees it).
+        weakref.finalize(self, db.close).atexit = False
         rank, size = stride
         self._records = _walk(db, source)
         if size > 1:

@@ -201,3 +201,28 @@ def test_the_data_workers_flag_sets_every_data_layers_count(tmp_path):
                     "-data_workers", "3")
     assert_clean(code, log, 0)
     assert "Decoding and transforming with 3 workers" in log
+
+
+def test_data_threads_stop_before_exit_finalizers_run():
+    """A finalizer made after the data path is imported (a reader's DB close)
+    runs at exit only after every data thread stopped: atexit runs hooks last
+    registered first, so data/threads.py orders weakref's hook before its own."""
+    code = r"""
+import os, time, weakref
+from pycaffe_lowbit.data import threads
+stopped = []
+def work(stop):
+    while not stop.is_set():
+        time.sleep(0.001)
+    stopped.append(True)
+threads.start(work)
+class Reader: pass
+reader = Reader()
+def close():
+    os.write(2, b"finalizer ran after the thread stopped: %r\n" % bool(stopped))
+weakref.finalize(reader, close)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=paths.ROOT, env=dict(os.environ, PYTHONPATH=paths.ROOT), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "finalizer ran after the thread stopped: True" in out.stderr, out.stderr
