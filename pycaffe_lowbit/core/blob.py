@@ -178,9 +178,13 @@ class Blob:
         self._diff = self._checked(value, "diff")
 
     def _checked(self, value, what):
+        """``value`` as this blob's array: its shape, cast to its dtype, on its
+        device (a NumPy array assigned in GPU mode is copied to the device)."""
         if tuple(value.shape) != self._shape:
             raise ValueError("cannot set %s of shape %s on a blob of shape %s"
                              % (what, tuple(value.shape), self._shape))
+        if backend.get_array_module(value) is not self._xp:
+            value = backend.to_device(value, self._xp)
         if value.dtype != self._dtype:
             value = value.astype(self._dtype)
         return value
