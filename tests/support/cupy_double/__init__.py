@@ -25,6 +25,8 @@ from ._functions import (FUNCTIONS as _FUNCTIONS, LINALG as _LINALG, asnumpy,  #
 from ._raw import RawKernel, RawModule  # noqa: F401
 
 __version__ = "14.0.0+double"
+get_default_memory_pool = cuda._default_pool
+get_default_pinned_memory_pool = cuda._default_pinned_pool
 DOUBLE = True
 
 globals().update(_FUNCTIONS)

@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from .cuda import get_default_memory_pool
+from .cuda import _default_pool as get_default_memory_pool
 
 SCALAR_TYPES = (numbers.Number, np.generic, bool)
 IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "

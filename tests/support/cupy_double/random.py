@@ -16,6 +16,14 @@ def _float_dtype(dtype):
     return dtype
 
 
+def _dtype_only(kwarg):
+    """CuPy's ``rand``/``randn`` keywords: ``dtype`` only."""
+    unknown = set(kwarg) - {"dtype"}
+    if unknown:
+        raise TypeError("rand() got unexpected keyword arguments %s" % ", ".join(sorted(unknown)))
+    return kwarg.get("dtype", float)
+
+
 def _size(size, args=()):
     return tuple(args) if args else size
 
@@ -32,11 +40,11 @@ class RandomState:
     def random_sample(self, size=None, dtype=float):
         return wrap(np.asarray(self._rng.random(size, _float_dtype(dtype))))
 
-    def rand(self, *size, dtype=float):
-        return self.random_sample(_size(None, size), dtype)
+    def rand(self, *size, **kwarg):
+        return self.random_sample(_size(None, size), _dtype_only(kwarg))
 
-    def randn(self, *size, dtype=float):
-        return self.standard_normal(_size(None, size), dtype)
+    def randn(self, *size, **kwarg):
+        return self.standard_normal(_size(None, size), _dtype_only(kwarg))
 
     def standard_normal(self, size=None, dtype=float):
         return wrap(np.asarray(self._rng.standard_normal(size, _float_dtype(dtype))))
@@ -52,8 +60,10 @@ class RandomState:
     def randint(self, low, high=None, size=None, dtype=int):
         return wrap(np.asarray(self._rng.integers(low, high, size, dtype=dtype)))
 
-    def permutation(self, num):
-        return wrap(self._rng.permutation(num))
+    def permutation(self, a):
+        if isinstance(a, np.ndarray):
+            raise TypeError("Unsupported type %s" % type(a))
+        return wrap(self._rng.permutation(getattr(a, "_a", a)))
 
     random = ranf = sample = random_sample
 
@@ -81,12 +91,12 @@ def random_sample(size=None, dtype=float):
     return get_random_state().random_sample(size, dtype)
 
 
-def rand(*size, dtype=float):
-    return get_random_state().rand(*size, dtype=dtype)
+def rand(*size, **kwarg):
+    return get_random_state().rand(*size, **kwarg)
 
 
-def randn(*size, dtype=float):
-    return get_random_state().randn(*size, dtype=dtype)
+def randn(*size, **kwarg):
+    return get_random_state().randn(*size, **kwarg)
 
 
 def standard_normal(size=None, dtype=float):
@@ -105,8 +115,8 @@ def randint(low, high=None, size=None, dtype=int):
     return get_random_state().randint(low, high, size, dtype)
 
 
-def permutation(num):
-    return get_random_state().permutation(num)
+def permutation(a):
+    return get_random_state().permutation(a)
 
 
 random = ranf = sample = random_sample

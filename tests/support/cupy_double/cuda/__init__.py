@@ -189,11 +189,12 @@ class PinnedMemoryPool:
 _pool, _pinned_pool = MemoryPool(), PinnedMemoryPool()
 
 
-def get_default_memory_pool():
+def _default_pool():
+    """``cupy.get_default_memory_pool()`` (CuPy has it at the top level)."""
     return _pool
 
 
-def get_default_pinned_memory_pool():
+def _default_pinned_pool():
     return _pinned_pool
 
 

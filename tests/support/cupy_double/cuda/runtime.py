@@ -45,8 +45,8 @@ def getDeviceProperties(device):
 
 def memGetInfo():
     """(free, total) bytes."""
-    from . import get_default_memory_pool
-    return TOTAL_MEMORY - get_default_memory_pool().used_bytes(), TOTAL_MEMORY
+    from . import _default_pool
+    return TOTAL_MEMORY - _default_pool().used_bytes(), TOTAL_MEMORY
 
 
 def runtimeGetVersion():
