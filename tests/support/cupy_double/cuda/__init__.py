@@ -8,6 +8,7 @@ import weakref
 from . import runtime
 
 _streams = []      # the ``with stream:`` stack
+_recorded = []     # events recorded (for tests), in order
 
 
 class Device:
@@ -60,6 +61,7 @@ class Event:
 
     def record(self, stream=None):
         self.time = time.perf_counter()
+        _recorded.append(self)
 
     def synchronize(self):
         return None
