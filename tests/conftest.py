@@ -52,8 +52,7 @@ def xp(request):
         if not backend.gpu_available():
             pytest.skip("no CUDA device / CuPy")
         backend.set_mode_gpu()
-        import cupy
-        yield cupy
+        yield backend.cupy()
     elif request.param == "kernels":
         backend.set_mode_cpu()
         with kernels.emulate():

@@ -190,3 +190,13 @@ def test_image_data_feeds_device_blobs_with_the_cpus_pixels(cupy_double):
     cpu.forward()
     np.testing.assert_array_equal(device[0], cpu.blobs["data"].data)
     np.testing.assert_array_equal(device[1], cpu.blobs["label"].data)
+
+
+def test_onnx_export_and_summary_of_a_gpu_mode_net(cupy_double):
+    pytest.importorskip("onnx")
+    from pycaffe_lowbit.deploy import onnx_export
+    net = caffe.Net(os.path.join(paths.ROOT, "models", "lenet", "lenet_deploy.prototxt"),
+                    caffe.TEST)
+    model = onnx_export.net_to_onnx(net)
+    assert {i.name for i in model.graph.initializer} >= {"conv1_W", "ip2_W"}
+    assert "conv1" in str(net.summary())
