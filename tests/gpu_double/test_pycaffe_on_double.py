@@ -68,6 +68,8 @@ def test_forward_all_returns_host_arrays(cupy_double):
     x, y = feed(np.random.RandomState(2))
     out = net.forward_all(data=x, label=y)
     assert type(out["loss"]) is np.ndarray and out["loss"].shape == (2,)
+    on_device = net.forward_all(data=cupy_double.asarray(x), label=cupy_double.asarray(y))
+    np.testing.assert_array_equal(on_device["loss"], out["loss"])
 
 
 def test_weights_saved_from_device_arrays_load_on_the_cpu(cupy_double, tmp_path):
