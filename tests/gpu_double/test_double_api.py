@@ -181,6 +181,8 @@ def test_cublas_gemm_and_gemv_compute_with_beta_in_place():
         cublas.gemm("N", "N", a, b, out=out)
     with pytest.raises(TypeError, match="Unsupported type"):
         cublas.gemv("N", 1.0, a, np.ones(3, F32), 0.0, y)
+    with pytest.raises(ValueError, match="stride of one element"):
+        cublas.gemv("N", 1.0, a, cp.ones(6, F32)[::2], 0.0, y)
 
 
 # -- raw kernels ----------------------------------------------------------------------------------
@@ -210,6 +212,8 @@ def test_raw_kernel_launches_follow_cudas_rules():
         relu((1,), (2048,), (np.int64(2), x, y, F32(0)))
     with pytest.raises(TypeError, match="Unsupported type <class 'numpy.ndarray'>"):
         relu((1,), (32,), (np.int64(2), np.zeros(2, F32), y, F32(0)))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        relu((1,), (32,), (np.int64(2), cp.zeros(4, F32)[::2], y, F32(0)))
     with pytest.raises(NotImplementedError, match="only the package's .cu families"):
         cp.RawModule(code="__global__ void k() {}")
 

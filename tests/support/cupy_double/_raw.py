@@ -6,7 +6,9 @@ CuPy's launch rules kept: ``get_function`` only finds a name given in
 ``name_expressions`` (or a plain ``extern "C"``-style kernel name of the
 source); a launch takes ``grid``, ``block`` (ints or tuples) and a tuple of
 arguments, device arrays or scalars; a NumPy array argument is a TypeError; a
-block over 1024 threads is CUDA's invalid-configuration error."""
+block over 1024 threads is CUDA's invalid-configuration error. Stricter than
+CuPy: a strided (not C-contiguous) array argument is an error here, where a
+device kernel would silently read it as dense memory."""
 import numpy as np
 
 from pycaffe_lowbit.kernels import emulation, source
@@ -65,6 +67,11 @@ def _dims(value):
 
 def _argument(value):
     if isinstance(value, ndarray):
+        if value.size > 1 and not value._a.flags.c_contiguous:
+            # CuPy passes data.ptr: the kernel would index a strided view as if dense
+            raise ValueError("a kernel argument of strides %s is not C-contiguous: the "
+                             "kernel would read it as dense memory (wrong values on a "
+                             "device)" % (value.strides,))
         return value._a
     if isinstance(value, np.ndarray):
         raise TypeError("Unsupported type %s" % type(value))

@@ -1,5 +1,9 @@
 """``cupy.cublas`` of the double: ``gemm`` and ``gemv`` with CuPy's signatures
-and its checks (asserts, as CuPy makes them), computed by NumPy."""
+and its checks (asserts, as CuPy makes them), computed by NumPy.
+
+One check is stricter than CuPy: ``gemv`` hands cuBLAS ``x.data.ptr`` and
+``y.data.ptr`` with a stride of one element whatever the vectors' strides, so
+a strided view gives wrong values on a device, silently; here it is an error."""
 import numpy as np
 
 from ._array import ndarray
@@ -52,6 +56,11 @@ def gemv(transa, alpha, a, x, beta, y):
     assert a.ndim == 2
     assert x.ndim == y.ndim == 1
     assert a.dtype == x.dtype == y.dtype
+    for name, v in (("x", x), ("y", y)):
+        if v.size > 1 and v.strides[0] != v.itemsize:
+            raise ValueError("gemv: %s has a stride of %d bytes; cuBLAS reads it with a "
+                             "stride of one element (wrong values on a device)"
+                             % (name, v.strides[0]))
     opa = _op(a._a, transa)
     assert x.shape[0] == opa.shape[1]
     assert y.shape[0] == opa.shape[0]
