@@ -202,3 +202,15 @@ def test_onnx_export_and_summary_of_a_gpu_mode_net(cupy_double):
     model = onnx_export.net_to_onnx(net)
     assert {i.name for i in model.graph.initializer} >= {"conv1_W", "ip2_W"}
     assert "conv1" in str(net.summary())
+
+
+def test_caffe_io_takes_gpu_mode_blobs(cupy_double):
+    from pycaffe_lowbit import io
+    from pycaffe_lowbit.data import array_to_datum
+    net = mlp()
+    w = net.params["ip1"][0].data
+    proto = io.array_to_blobproto(w, diff=net.params["ip1"][0].diff)
+    np.testing.assert_array_equal(io.blobproto_to_array(proto), w.get())
+    datum = io.array_to_datum(w.reshape(1, 5, 6))
+    assert len(datum.float_data) == 30
+    assert array_to_datum(w.reshape(1, 5, 6)).channels == 1
