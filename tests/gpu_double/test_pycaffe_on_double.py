@@ -214,3 +214,11 @@ def test_caffe_io_takes_gpu_mode_blobs(cupy_double):
     datum = io.array_to_datum(w.reshape(1, 5, 6))
     assert len(datum.float_data) == 30
     assert array_to_datum(w.reshape(1, 5, 6)).channels == 1
+
+
+def test_a_device_mean_writes_as_a_blobproto(cupy_double, tmp_path):
+    from pycaffe_lowbit.formats.caffemodel import read_blobproto, write_blobproto
+    mean = cupy_double.ones((3, 2, 2), np.float32)
+    write_blobproto(mean, str(tmp_path / "mean.binaryproto"))
+    np.testing.assert_array_equal(read_blobproto(str(tmp_path / "mean.binaryproto")),
+                                  np.ones((1, 3, 2, 2), np.float32))
