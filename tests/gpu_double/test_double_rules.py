@@ -132,6 +132,15 @@ def test_assigning_a_host_array_into_a_slice_is_cupys_value_error():
     assert a.tolist() == [5, 3]
 
 
+def test_advanced_index_assignment_copies_host_values_as_cupys_scatter():
+    a = device([0, 0, 0])
+    a[np.array([0, 2])] = np.array([7, 9], F32)
+    a[cp.asarray(np.array([True, False, False]))] = [5]
+    assert a.tolist() == [5, 0, 9]
+    with pytest.raises(TypeError, match="Unsupported type <class 'list'>"):
+        a[...] = [1, 2, 3]                      # basic indexing: CuPy's fill refuses a list
+
+
 def test_host_index_arrays_are_accepted():
     a = device([10, 20, 30])
     assert a[np.array([2, 0])].tolist() == [30, 10]

@@ -86,20 +86,22 @@ def test_weights_saved_from_device_arrays_load_on_the_cpu(cupy_double, tmp_path)
 
 
 class HostLayer(caffe.Layer):
-    """A pycaffe Python layer written for NumPy: y = 2 x."""
+    """A pycaffe Python layer written for NumPy: y = 2 x + b, b learnable."""
 
     def setup(self, bottom, top):
-        pass
+        self.blobs.add_blob(1)
+        self.blobs[0].data[...] = 0.5
 
     def reshape(self, bottom, top):
         top[0].reshape(*bottom[0].data.shape)
 
     def forward(self, bottom, top):
         assert type(bottom[0].data) is np.ndarray
-        top[0].data[...] = np.asarray(bottom[0].data) * 2
+        top[0].data[...] = np.asarray(bottom[0].data) * 2 + self.blobs[0].data[0]
 
     def backward(self, top, propagate_down, bottom):
         bottom[0].diff[...] = top[0].diff * 2
+        self.blobs[0].diff[0] += top[0].diff.sum()
 
 
 def test_python_layers_see_host_arrays_as_in_caffe(cupy_double):
@@ -112,9 +114,15 @@ def test_python_layers_see_host_arrays_as_in_caffe(cupy_double):
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     net.forward(data=x)
     assert type(net.blobs["double"].data) is cupy_double.ndarray
-    np.testing.assert_array_equal(net.blobs["double"].data.get(), 2 * x)
+    np.testing.assert_array_equal(net.blobs["double"].data.get(), 2 * x + 0.5)
+    net.clear_param_diffs()
     net.backward()
+    net.backward()                                  # the param diff accumulates
     assert type(net.blobs["data"].diff) is cupy_double.ndarray
+    offset = net.params["double"][0]
+    assert type(offset.diff) is cupy_double.ndarray
+    expected = 2 * net.blobs["double"].diff.get().sum()
+    assert float(offset.diff[0]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_netspec_nets_run_on_the_device(cupy_double):

@@ -72,6 +72,12 @@ def wrap(value):
     return value
 
 
+def _advanced(key):
+    """Whether an index is advanced (holds an array or a list)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, (ndarray, np.ndarray, list)) for k in parts)
+
+
 class Flags:
     """CuPy's ``ndarray.flags``: c_contiguous, f_contiguous, owndata (read-only)."""
 
@@ -326,13 +332,18 @@ class ndarray:  # noqa: N801 - CuPy's name
         return wrap(self._a[unwrap_key(key)])
 
     def __setitem__(self, key, value):
-        if isinstance(value, np.ndarray):
+        """Basic indexing takes device arrays and scalars (a host array is CuPy's
+        ValueError, a list its TypeError); advanced indexing (integer or boolean
+        arrays, lists) copies host values to the device, as CuPy's scatter does."""
+        if _advanced(key) and isinstance(value, (np.ndarray, list, tuple)):
+            value = np.asarray(unwrap(value) if not isinstance(value, np.ndarray) else value)
+        elif isinstance(value, np.ndarray):
             if value.shape != ():
                 raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
             value = value.item()
-        if not isinstance(value, (ndarray,) + SCALAR_TYPES):
+        elif not isinstance(value, (ndarray,) + SCALAR_TYPES):
             raise unsupported(value)
-        self._a[unwrap_key(key)] = unwrap(value)
+        self._a[unwrap_key(key)] = unwrap(value) if isinstance(value, ndarray) else value
 
     def __copy__(self):
         return self.copy()
