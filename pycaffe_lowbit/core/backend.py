@@ -91,7 +91,9 @@ def gpu_unavailable_reason():
     no usable CUDA device (CuPy's error, e.g. no driver)."""
     try:
         cupy = _import_cupy()
-    except BackendError:
+    except BackendError as exc:
+        if os.environ.get(CUPY_MODULE_VARIABLE):
+            return str(exc)
         return "CuPy is not installed (pip install 'pycaffe_lowbit[gpu]')"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
