@@ -32,6 +32,7 @@ import importlib
 
 import numpy as np
 
+from ..core import backend
 from ..core.blob import Blob
 from ..core.errors import mark_user_error
 from .base import Layer, LayerSetupError
@@ -54,9 +55,11 @@ class BlobVec(list):
         self._dtype = dtype
 
     def add_blob(self, *shape):
+        """A new learnable blob, on the host: it is made inside one of the
+        layer's methods, which see host arrays (it joins the device after)."""
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = tuple(shape[0])
-        blob = Blob(shape, dtype=self._dtype)
+        blob = Blob(shape, dtype=self._dtype, xp=np)
         self.append(blob)
         return blob
 
@@ -116,6 +119,7 @@ class PythonLayer(Layer):
     def _call(self, method, *args):
         """The user's ``method``, on host blobs; what it raises goes on
         unchanged, marked."""
+        own = {id(b) for b in self.blobs}
         moved = _to_host([b for a in args if isinstance(a, list) for b in a
                           if isinstance(b, Blob)] + list(self.blobs))
         try:
@@ -127,6 +131,10 @@ class PythonLayer(Layer):
         finally:
             for blob, xp in moved:
                 blob.to(xp)
+            device = moved[0][1] if moved else backend.array_module()
+            for blob in self.blobs:
+                if id(blob) not in own:       # added by the call (add_blob): to the device
+                    blob.to(device)
 
     def layer_setup(self, bottom, top):
         self._call("setup", bottom, top)

@@ -90,7 +90,7 @@ class HostLayer(caffe.Layer):
 
     def setup(self, bottom, top):
         self.blobs.add_blob(1)
-        self.blobs[0].data[...] = 0.5
+        self.blobs[0].data[...] = np.array([0.5], np.float32)     # host code, as in pycaffe
 
     def reshape(self, bottom, top):
         top[0].reshape(*bottom[0].data.shape)
@@ -111,6 +111,7 @@ def test_python_layers_see_host_arrays_as_in_caffe(cupy_double):
     n.ip = L.InnerProduct(n.double, num_output=2, weight_filler=dict(type="gaussian"))
     n.loss = L.Reduction(n.ip)
     net = caffe.Net(n.to_proto(), caffe.TRAIN)
+    assert type(net.params["double"][0].data) is cupy_double.ndarray   # joined the device
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     net.forward(data=x)
     assert type(net.blobs["double"].data) is cupy_double.ndarray
@@ -230,3 +231,29 @@ def test_a_device_mean_writes_as_a_blobproto(cupy_double, tmp_path):
     write_blobproto(mean, str(tmp_path / "mean.binaryproto"))
     np.testing.assert_array_equal(read_blobproto(str(tmp_path / "mean.binaryproto")),
                                   np.ones((1, 3, 2, 2), np.float32))
+
+
+def _python_layer_solver():
+    from pycaffe_lowbit.proto import caffe_pb2
+    from pycaffe_lowbit.solvers import get_solver
+    n = NetSpec()
+    n.data = L.DummyData(shape=dict(dim=[2, 3]), data_filler=dict(type="constant", value=1))
+    n.double = L.Python(n.data, module=__name__, layer="HostLayer")
+    n.ip = L.InnerProduct(n.double, num_output=2, weight_filler=dict(type="constant", value=0.3))
+    n.loss = L.Reduction(n.ip, loss_weight=1)
+    p = caffe_pb2.SolverParameter()
+    p.net_param.CopyFrom(n.to_proto())
+    p.base_lr, p.lr_policy, p.momentum, p.max_iter = 0.1, "fixed", 0.9, 10
+    return get_solver(p)
+
+
+def test_a_python_layers_param_trains_on_the_device_as_on_the_cpu(cupy_double):
+    gpu = _python_layer_solver()
+    gpu.step(3)
+    on_device = [backend.to_numpy(b.data) for b in gpu.net.learnable_params]
+    backend.set_mode_cpu()
+    cpu = _python_layer_solver()
+    cpu.step(3)
+    for d, c in zip(on_device, cpu.net.learnable_params):
+        np.testing.assert_allclose(d, c.data, rtol=1e-6)
+    assert on_device[0][0] != 0.5                     # the Python layer's offset moved
