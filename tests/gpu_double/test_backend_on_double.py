@@ -32,3 +32,15 @@ def test_a_module_that_does_not_import_is_named(monkeypatch):
     assert "LOWBIT_CUPY_MODULE" in reason and "no_such_cupy_double" in reason
     with pytest.raises(backend.BackendError, match="no_such_cupy_double"):
         backend.set_mode_gpu()
+
+
+def test_a_blob_larger_than_the_devices_memory_is_refused_naming_the_gpu(cupy_double):
+    import pycaffe_lowbit as caffe
+    from pycaffe_lowbit.core.errors import LayerMemoryError
+    from pycaffe_lowbit.formats.text import parse_net_text
+    net = ('layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } }'
+           'layer { name: "tile" type: "Tile" bottom: "x" top: "t" '
+           'tile_param { axis: 1 tiles: 2000000000 } }')
+    with pytest.raises(LayerMemoryError, match=r"layer 'tile' \(type Tile\): top 't': shape 2 "
+                                               r"6000000000 .* GPU 0 has 17.2 GB of memory"):
+        caffe.Net(parse_net_text(net), caffe.TEST)
