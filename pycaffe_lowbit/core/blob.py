@@ -14,9 +14,9 @@ Conventions the layers follow:
   parameter may be shared by several layers through one array.
 
 A blob larger than the machine's memory (a typo'd ``num_output: 1000000000``),
-or in GPU mode than the device's, is refused before the allocator tries: ``BlobTooLargeError`` (a MemoryError, as
-pycaffe's std::bad_alloc) with the shape and the bytes it would need; the
-net adds the layer and the top.
+or in GPU mode than the device's, is refused before the allocator tries:
+``BlobTooLargeError`` (a MemoryError, as pycaffe's std::bad_alloc) with the
+shape and the bytes it would need; the net adds the layer and the top.
 """
 import os
 
