@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from .core import backend
 from .proto import caffe_pb2
 from .formats import blobproto as _bp
 
@@ -50,10 +51,12 @@ def blobproto_to_array(blob, return_diff=False):
 
 def array_to_blobproto(arr, diff=None):
     """A BlobProto holding an N-D array (``shape.dim``; float ``data``) and,
-    when given, ``diff`` of the same shape (not checked, as in pycaffe)."""
-    arr = np.asarray(arr)
+    when given, ``diff`` of the same shape (not checked, as in pycaffe). Device
+    (CuPy) arrays, a GPU-mode blob's, are copied to the host first."""
+    arr = np.asarray(backend.to_numpy(arr))
     return _bp.array_to_proto(arr.astype(np.float32),
-                              None if diff is None else np.asarray(diff, np.float32))
+                              None if diff is None
+                              else np.asarray(backend.to_numpy(diff), np.float32))
 
 
 def arraylist_to_blobprotovector_str(arraylist):
@@ -72,8 +75,9 @@ def blobprotovector_str_to_arraylist(str):  # noqa: A002 - pycaffe's name
 
 def array_to_datum(arr, label=None):
     """A Datum from a ``channels x height x width`` array: uint8 arrays go to
-    the ``data`` bytes, others to ``float_data``; ``label`` is set when given."""
-    arr = np.asarray(arr)
+    the ``data`` bytes, others to ``float_data``; ``label`` is set when given
+    (a device array is copied to the host first)."""
+    arr = np.asarray(backend.to_numpy(arr))
     if arr.ndim != 3:
         raise ValueError('Incorrect array shape.')
     datum = caffe_pb2.Datum()

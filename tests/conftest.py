@@ -5,6 +5,7 @@ tests/golden (official Caffe's and the forks' outputs), tests/seeds (the seed
 files of ../shared) and tests/training (models that learn end to end). What
 they share beyond these fixtures is in tests/support; data files are in
 tests/fixtures."""
+import contextlib
 import logging
 import os
 import sys
@@ -30,21 +31,28 @@ except ImportError:  # hypothesis absent: those tests skip
 
 # numpy: the NumPy layers; kernels: NumPy arrays through the layers' CUDA
 # kernel path, the kernels compiled for the host and run on the CPU
-# (pycaffe_lowbit.kernels.emulation); cupy: a real GPU.
+# (pycaffe_lowbit.kernels.emulation); cupy: a real GPU; double: GPU mode on
+# the strict CuPy double (tests/support/cupy_double), only with
+# LOWBIT_TEST_DOUBLE=1 (.ci/run's pass over the golden and layer tests).
 _BACKENDS = [pytest.param("numpy", id="numpy"),
              pytest.param("kernels", id="kernels"),
              pytest.param("cupy", id="cupy", marks=pytest.mark.gpu)]
+if os.environ.get("LOWBIT_TEST_DOUBLE"):
+    _BACKENDS.append(pytest.param("double", id="double", marks=pytest.mark.double))
 
 
 @pytest.fixture(params=_BACKENDS)
 def xp(request):
     """The array module under test; the library is switched to its mode."""
+    if request.param == "double":
+        with cupy_double_mode() as double:
+            yield double
+        return
     if request.param == "cupy":
         if not backend.gpu_available():
             pytest.skip("no CUDA device / CuPy")
         backend.set_mode_gpu()
-        import cupy
-        yield cupy
+        yield backend.cupy()
     elif request.param == "kernels":
         backend.set_mode_cpu()
         with kernels.emulate():
@@ -53,6 +61,30 @@ def xp(request):
         backend.set_mode_cpu()
         yield np
     backend.set_mode_cpu()
+
+
+@contextlib.contextmanager
+def cupy_double_mode():
+    """GPU mode on the CuPy double (``$LOWBIT_CUPY_MODULE``); the double's module."""
+    old = os.environ.get(backend.CUPY_MODULE_VARIABLE)
+    os.environ[backend.CUPY_MODULE_VARIABLE] = "support.cupy_double"
+    try:
+        backend.set_mode_gpu()
+        backend.set_random_seed(1701)
+        yield backend.cupy()
+    finally:
+        backend.set_mode_cpu()
+        if old is None:
+            del os.environ[backend.CUPY_MODULE_VARIABLE]
+        else:
+            os.environ[backend.CUPY_MODULE_VARIABLE] = old
+
+
+@pytest.fixture
+def cupy_double():
+    """GPU mode on the strict CuPy double for one test; yields the double."""
+    with cupy_double_mode() as double:
+        yield double
 
 
 @pytest.fixture(autouse=True)

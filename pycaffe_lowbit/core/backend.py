@@ -9,7 +9,16 @@ GPU-only paths (kernels, NCCL, cupyx) ask for ``cupy()``, ``cupyx()`` or
 Caffe's global state lives here too: the mode (CPU/GPU), the device id, the
 random seed that fillers, Dropout and stochastic layers draw from, and the
 default blob dtype (float32, as in Caffe).
+
+``$LOWBIT_CUPY_MODULE`` names a module to import in CuPy's place (its
+``cupyx``, ``cublas`` and ``cuda.nccl`` submodules standing for CuPy's): the
+test suite's CuPy double (``support.cupy_double``), under which GPU mode runs
+every device branch on a CPU machine.
 """
+import importlib
+import os
+import sys
+
 import numpy as np
 
 _state = {
@@ -24,14 +33,29 @@ class BackendError(RuntimeError):
     """Raised when the GPU backend is asked for but cannot be used."""
 
 
+CUPY_MODULE_VARIABLE = "LOWBIT_CUPY_MODULE"
+
+
+def _module_name(name):
+    """The module imported for CuPy's ``name`` ("cupy", "cupyx", "cupy.cublas",
+    "cupy.cuda.nccl"): CuPy's own, or the one $LOWBIT_CUPY_MODULE names."""
+    stand_in = os.environ.get(CUPY_MODULE_VARIABLE)
+    if not stand_in:
+        return name
+    return stand_in + ("." + name if name == "cupyx" else name[len("cupy"):])
+
+
 def _import_cupy():
+    name = _module_name("cupy")
     try:
-        import cupy
+        return importlib.import_module(name)
     except ImportError as exc:  # pragma: no cover - depends on the machine
+        if name != "cupy":
+            raise BackendError("$%s names %s, which does not import: %s"
+                               % (CUPY_MODULE_VARIABLE, name, exc)) from exc
         raise BackendError(
             "GPU mode needs CuPy: pip install 'pycaffe_lowbit[gpu]' "
             "(or the cupy wheel matching your CUDA)") from exc
-    return cupy
 
 
 def cupy():
@@ -42,23 +66,21 @@ def cupy():
 def cupyx():
     """CuPy's extras module (``cupyx.scatter_add``...)."""
     _import_cupy()
-    import cupyx as extras
-    return extras
+    return importlib.import_module(_module_name("cupyx"))
 
 
 def cublas():
     """CuPy's cuBLAS wrappers (``cublas.gemm(..., out=, beta=)``: GEMMs that
     accumulate in place); imported on first use (it needs libcublas)."""
     _import_cupy()
-    import cupy.cublas as wrappers
-    return wrappers
+    return importlib.import_module(_module_name("cupy.cublas"))
 
 
 def nccl():
     """CuPy's NCCL binding, or None when CuPy or NCCL is missing."""
     try:
         _import_cupy()
-        from cupy.cuda import nccl as binding
+        binding = importlib.import_module(_module_name("cupy.cuda.nccl"))
     except (BackendError, ImportError):
         return None
     return binding if getattr(binding, "available", True) else None
@@ -69,7 +91,9 @@ def gpu_unavailable_reason():
     no usable CUDA device (CuPy's error, e.g. no driver)."""
     try:
         cupy = _import_cupy()
-    except BackendError:
+    except BackendError as exc:
+        if os.environ.get(CUPY_MODULE_VARIABLE):
+            return str(exc)
         return "CuPy is not installed (pip install 'pycaffe_lowbit[gpu]')"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
@@ -119,10 +143,14 @@ def array_module():
 
 
 def get_array_module(*arrays):
-    """The array module that owns ``arrays`` (numpy unless one is a CuPy array)."""
+    """The array module that owns ``arrays`` (numpy unless one is a CuPy array).
+    No CuPy array exists before CuPy is imported, so it is not imported here."""
     for a in arrays:
-        if type(a).__module__.startswith("cupy"):
-            return _import_cupy()
+        if a is None or isinstance(a, np.ndarray):
+            continue
+        cupy = sys.modules.get(_module_name("cupy"))
+        if cupy is not None and isinstance(a, cupy.ndarray):
+            return cupy
     return np
 
 

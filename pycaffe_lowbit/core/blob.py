@@ -13,10 +13,10 @@ Conventions the layers follow:
 * Parameter blobs are only ever changed in place (``w.diff += g``), because a
   parameter may be shared by several layers through one array.
 
-A blob larger than the machine's memory (a typo'd ``num_output: 1000000000``)
-is refused before NumPy tries: ``BlobTooLargeError`` (a MemoryError, as
-pycaffe's std::bad_alloc) with the shape and the bytes it would need; the
-net adds the layer and the top.
+A blob larger than the machine's memory (a typo'd ``num_output: 1000000000``),
+or in GPU mode than the device's, is refused before the allocator tries:
+``BlobTooLargeError`` (a MemoryError, as pycaffe's std::bad_alloc) with the
+shape and the bytes it would need; the net adds the layer and the top.
 """
 import os
 
@@ -63,12 +63,25 @@ class BlobTooLargeError(MemoryError):
                    human_bytes(self.nbytes), self.dtype.name, self.reason))
 
 
+def _memory(xp):
+    """(bytes, where) of the memory ``xp`` allocates from: the machine's for
+    NumPy, the current device's for CuPy (None when unknown)."""
+    if xp is np:
+        return _PHYSICAL_MEMORY, "this machine has"
+    runtime = getattr(getattr(xp, "cuda", None), "runtime", None)
+    try:
+        return int(runtime.memGetInfo()[1]), "GPU %d has" % runtime.getDevice()
+    except Exception:       # no runtime (a stand-in module), or CUDA's own error
+        return None, None
+
+
 def _zeros(xp, shape, dtype, blob=None):
     """``xp.zeros(shape, dtype)``, or BlobTooLargeError."""
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    if xp is np and _PHYSICAL_MEMORY and nbytes > _PHYSICAL_MEMORY:
-        raise BlobTooLargeError(shape, dtype, nbytes, "this machine has %s of memory"
-                                % human_bytes(_PHYSICAL_MEMORY), blob)
+    memory, where = _memory(xp) if nbytes > (1 << 30) else (None, None)
+    if memory and nbytes > memory:
+        raise BlobTooLargeError(shape, dtype, nbytes, "%s %s of memory"
+                                % (where, human_bytes(memory)), blob)
     try:
         return xp.zeros(shape, dtype)
     except (MemoryError, ValueError) as exc:   # ValueError: "array is too big"
@@ -178,9 +191,13 @@ class Blob:
         self._diff = self._checked(value, "diff")
 
     def _checked(self, value, what):
+        """``value`` as this blob's array: its shape, cast to its dtype, on its
+        device (a NumPy array assigned in GPU mode is copied to the device)."""
         if tuple(value.shape) != self._shape:
             raise ValueError("cannot set %s of shape %s on a blob of shape %s"
                              % (what, tuple(value.shape), self._shape))
+        if backend.get_array_module(value) is not self._xp:
+            value = backend.to_device(value, self._xp)
         if value.dtype != self._dtype:
             value = value.astype(self._dtype)
         return value

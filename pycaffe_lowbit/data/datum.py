@@ -8,6 +8,7 @@ An encoded Datum (``encoded: true``) holds the bytes of a JPEG/PNG file in
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from ..core import backend
 from ..proto import caffe_pb2
 from ..core.lazy import lazy_module
 
@@ -20,8 +21,9 @@ class DataError(ValueError):
 
 def array_to_datum(array, label=0):
     """A raw Datum from a (C, H, W) array: uint8 goes to ``data``, anything
-    else to ``float_data``. (H, W) is taken as one channel."""
-    array = np.asarray(array)
+    else to ``float_data``. (H, W) is taken as one channel; a device array is
+    copied to the host first."""
+    array = np.asarray(backend.to_numpy(array))
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:

@@ -19,6 +19,7 @@ prototxt declares. Layer mapping (opset >= 16):
 Any other layer type raises an error naming the layer.
 """
 import numpy as np
+from ..core import backend
 
 
 def _onnx():
@@ -67,7 +68,8 @@ class _Exporter:
         return value
 
     def params(self, lp):
-        return [b.data for b in self.net.layer_by_name(lp.name).blobs]
+        """The layer's param values on the host (a GPU-mode net holds them on the device)."""
+        return [backend.to_numpy(b.data) for b in self.net.layer_by_name(lp.name).blobs]
 
     def shape(self, blob):
         return self.net.blob_by_name(blob).shape

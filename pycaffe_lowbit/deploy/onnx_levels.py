@@ -40,6 +40,8 @@ k in [0, count - 1] (``bipolar``: sign, y = +1 if x >= 0 else -1).
 """
 import numpy as np
 
+from ..core import backend
+
 
 class ExportError(ValueError):
     """A quantizer the target format cannot state exactly; names the layer."""
@@ -92,8 +94,13 @@ class ActivationCode:
         return self.zero_point > 0
 
 
+def _host(array):
+    """A layer's array on the host (a GPU-mode net holds its blobs on the device)."""
+    return backend.to_numpy(array)
+
+
 def _rows(layer):
-    w = layer.blobs[0].data
+    w = _host(layer.blobs[0].data)
     return np.asarray(w).reshape(w.shape[0], -1)
 
 
@@ -102,7 +109,7 @@ def _binary(layer, q):
     alpha = np.asarray(q.scale(rows), np.float32)
     ints = np.where(rows + np.float32(0) >= 0, 1.0, -1.0).astype(np.float32)
     return WeightCode(ints.reshape(layer.blobs[0].shape), alpha, 1, bipolar=True,
-                      source=np.asarray(layer.blobs[0].data))
+                      source=np.asarray(_host(layer.blobs[0].data)))
 
 
 def _ternary(layer, q):
@@ -115,7 +122,7 @@ def _ternary(layer, q):
 
 
 def _qnn(layer, q):
-    w = np.asarray(layer.blobs[0].data)
+    w = np.asarray(_host(layer.blobs[0].data))
     num = w.shape[0]
     if q.nb == 0:
         return WeightCode(np.where(w >= 0, 1.0, -1.0), np.ones(num), 1, bipolar=True, source=w)
@@ -152,8 +159,8 @@ def _searched(layer, max_bits):
     values = np.asarray(layer.search.values, np.float64)
     # the TEST forward's weight: v[argmax softmax(a / tau)] (argmax a itself may
     # differ where near-equal logits round to equal probabilities)
-    w, _ = layer.search.forward(layer.blobs[0].data, layer.temperature(), hard=True, noise=False)
-    w = np.asarray(w, np.float32)
+    w, _ = layer.search.forward(_host(layer.blobs[0].data), layer.temperature(), hard=True, noise=False)
+    w = np.asarray(_host(w), np.float32)
     num = w.shape[0]
     if values.size == 2 and values[0] == -values[1]:
         a = float(abs(values[0]))

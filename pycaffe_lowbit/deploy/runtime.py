@@ -284,11 +284,12 @@ class PackedNet(Net):
             self.threshold_folded.append(bn.name)
 
     def forward(self, **inputs):
-        """Set the named inputs, run, and return {output blob: array}."""
+        """Set the named inputs (host or device arrays: copied to the blobs'
+        device), run, and return {output blob: array}."""
         for name, value in inputs.items():
             blob = self.blob_by_name(name)
             blob.reshape(*np.shape(value))
-            blob.data[...] = value
+            blob.data[...] = backend.to_device(value, blob.xp)
         self.forward_prefilled()
         consumed = {b for lp in self._param.layer for b in lp.bottom}
         return {n: self.blob_by_name(n).data for n in self._blob_names if n not in consumed}

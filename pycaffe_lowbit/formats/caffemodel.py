@@ -28,6 +28,7 @@ except ImportError:  # older runtimes: the message method
     def _unknown_fields(msg):
         return msg.UnknownFields()
 
+from ..core import backend
 from ..proto import caffe_pb2
 from . import upgrade
 from .blobproto import array_from_proto, array_to_proto, blob_array  # noqa: F401
@@ -209,8 +210,9 @@ def write_blobproto(array, path, legacy=True):
     """Write ``array`` as a BlobProto. With ``legacy`` (the default, as Caffe's
     compute_image_mean and pycaffe's array_to_blobproto) the shape goes in
     num/channels/height/width, padded with leading 1s to 4 axes; otherwise in
-    the N-D ``shape``. float64 arrays are stored as double_data."""
-    array = np.asarray(array)
+    the N-D ``shape``. float64 arrays are stored as double_data. A device array
+    is copied to the host first."""
+    array = np.asarray(backend.to_numpy(array))
     if legacy:
         if array.ndim > 4:
             raise ValueError("a legacy BlobProto holds at most 4 axes; %s has %d "

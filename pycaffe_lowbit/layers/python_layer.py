@@ -18,6 +18,11 @@ same object, same traceback), with a note naming the layer and the method
 ``PythonLayerClassError`` (an ``AttributeError``), as pycaffe's import does;
 both are also ``LayerSetupError``.
 
+GPU mode, as Caffe: a Python layer has only a CPU implementation, so its
+bottoms, tops and own blobs are NumPy arrays inside its methods (Caffe syncs
+them to the host); they go back to the device after the call. User code
+written for pycaffe (``top[0].data[...] = numpy_array``) runs unchanged.
+
 Security: a net definition with a ``Python`` layer imports the module it
 names and runs its code (at import, and in every method), exactly as Caffe
 does. Load such a prototxt only from a source you would run a Python script
@@ -25,6 +30,9 @@ from. Nothing else in a prototxt, caffemodel or solver state runs code.
 """
 import importlib
 
+import numpy as np
+
+from ..core import backend
 from ..core.blob import Blob
 from ..core.errors import mark_user_error
 from .base import Layer, LayerSetupError
@@ -47,9 +55,11 @@ class BlobVec(list):
         self._dtype = dtype
 
     def add_blob(self, *shape):
+        """A new learnable blob, on the host: it is made inside one of the
+        layer's methods, which see host arrays (it joins the device after)."""
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = tuple(shape[0])
-        blob = Blob(shape, dtype=self._dtype)
+        blob = Blob(shape, dtype=self._dtype, xp=np)
         self.append(blob)
         return blob
 
@@ -107,13 +117,24 @@ class PythonLayer(Layer):
         return getattr(impl, name)
 
     def _call(self, method, *args):
-        """The user's ``method``; what it raises goes on unchanged, marked."""
+        """The user's ``method``, on host blobs; what it raises goes on
+        unchanged, marked."""
+        own = {id(b) for b in self.blobs}
+        moved = _to_host([b for a in args if isinstance(a, list) for b in a
+                          if isinstance(b, Blob)] + list(self.blobs))
         try:
             getattr(self.impl, method)(*args)
         except Exception as exc:
             pp = self.param.python_param
             mark_user_error(exc, self.name, method, "%s.%s" % (pp.module, pp.layer))
             raise
+        finally:
+            for blob, xp in moved:
+                blob.to(xp)
+            device = moved[0][1] if moved else backend.array_module()
+            for blob in self.blobs:
+                if id(blob) not in own:       # added by the call (add_blob): to the device
+                    blob.to(device)
 
     def layer_setup(self, bottom, top):
         self._call("setup", bottom, top)
@@ -126,3 +147,14 @@ class PythonLayer(Layer):
 
     def backward(self, top, propagate_down, bottom):
         self._call("backward", top, list(propagate_down), bottom)
+
+
+def _to_host(blobs):
+    """Move device blobs to NumPy (each once); [(blob, its array module)]."""
+    moved, seen = [], set()
+    for blob in blobs:
+        if id(blob) not in seen and blob.xp is not np:
+            seen.add(id(blob))
+            moved.append((blob, blob.xp))
+            blob.to(np)
+    return moved

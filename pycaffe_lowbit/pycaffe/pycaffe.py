@@ -184,7 +184,7 @@ class Net(_net.Net):
         for start in range(0, num, batch_size):
             batch = {}
             for name, array in arrays.items():
-                chunk = np.asarray(array[start:start + batch_size])
+                chunk = backend.to_numpy(array[start:start + batch_size])   # host or device
                 if len(chunk) < batch_size:
                     pad = np.zeros((batch_size - len(chunk),) + chunk.shape[1:], chunk.dtype)
                     chunk = np.concatenate([chunk, pad])

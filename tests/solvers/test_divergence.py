@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+from pycaffe_lowbit.core import backend
 from pycaffe_lowbit.formats.text import parse_net_text
 from pycaffe_lowbit.proto import caffe_pb2
 from pycaffe_lowbit.solvers import divergence, get_solver
@@ -44,7 +45,7 @@ def make_solver(tmp_path, net, effect, **fields):
 
 
 def weights(solver):
-    return [b.data.copy() for b in solver.net.learnable_params]
+    return [backend.to_numpy(b.data).copy() for b in solver.net.learnable_params]
 
 
 def test_nan_output_stops_before_the_update(tmp_path, loglines):

@@ -1,0 +1,2 @@
+"""``cupy.cuda.nccl`` of the double: not available (NCCL needs devices)."""
+available = False
