@@ -132,6 +132,18 @@ def test_assigning_a_host_array_into_a_slice_is_cupys_value_error():
     assert a.tolist() == [5, 3]
 
 
+def test_empty_slice_assignment_copies_a_host_array_of_the_same_shape_and_dtype():
+    """CuPy's __setitem__ special case (cupy/_core/core.pyx): ``a[:] = host``
+    copies when dtype and shape agree; otherwise its ValueError. ``a[...]`` has
+    no such case (the fill error above)."""
+    a = device([0, 0])
+    a[:] = np.array([4, 6], F32)
+    assert a.tolist() == [4, 6]
+    for bad in (np.ones(2, np.float64), np.ones(3, F32)):
+        with pytest.raises(ValueError, match="by empty slice assignment must ensure"):
+            a[:] = bad
+
+
 def test_advanced_index_assignment_copies_host_values_as_cupys_scatter():
     a = device([0, 0, 0])
     a[np.array([0, 2])] = np.array([7, 9], F32)

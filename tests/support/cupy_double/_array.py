@@ -334,7 +334,17 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __setitem__(self, key, value):
         """Basic indexing takes device arrays and scalars (a host array is CuPy's
         ValueError, a list its TypeError); advanced indexing (integer or boolean
-        arrays, lists) copies host values to the device, as CuPy's scatter does."""
+        arrays, lists) copies host values to the device, as CuPy's scatter does.
+        The empty slice ``a[:] = host`` is CuPy's one host copy by assignment:
+        same dtype and shape into a contiguous array, else its ValueError."""
+        if (isinstance(key, slice) and key == slice(None, None, None)
+                and isinstance(value, np.ndarray)):
+            if (value.dtype != self._a.dtype or value.shape != self._a.shape
+                    or not (self._a.flags.c_contiguous or self._a.flags.f_contiguous)):
+                raise ValueError("copying a numpy.ndarray to a cupy.ndarray by empty slice "
+                                 "assignment must ensure arrays have same shape and dtype")
+            self._a[...] = value
+            return
         if _advanced(key) and isinstance(value, (np.ndarray, list, tuple)):
             value = np.asarray(unwrap(value) if not isinstance(value, np.ndarray) else value)
         elif isinstance(value, np.ndarray):
