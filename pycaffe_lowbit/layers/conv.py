@@ -26,14 +26,14 @@ from .. import kernels
 from ..core import backend
 from ..cpu import blas as cpu_blas
 from ..kernels import blas, im2col as im2col_kernels
+from . import _conv_onednn
 from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
 from .base import Layer, shape_str
 from .registry import register
 
-# Column-buffer size per chunk of the batch: small on CPU (about the L2 cache,
-# so im2col's writes are still cached when the GEMM reads them: measured 10-20 %
-# faster than 8 MiB on the CIFAR nets' layers, the same on AlexNet's), large on
-# GPU (few kernel launches).
+# Column-buffer size per chunk of the batch: small on CPU (about the L2 cache, so im2col's
+# writes are still cached when the GEMM reads them: measured 10-20 % faster than 8 MiB
+# on the CIFAR nets' layers, the same on AlexNet's), large on GPU (few kernel launches).
 _COL_BYTES = {"numpy": 2 << 20, "other": 512 << 20}
 
 
@@ -79,8 +79,7 @@ def conv_geometry(layer, cp, n_spatial):
 
 
 def _chunks(n, per_item, itemsize, xp):
-    budget = _COL_BYTES["numpy" if xp is np else "other"]
-    step = max(1, budget // max(1, per_item * itemsize))
+    step = max(1, _COL_BYTES["numpy" if xp is np else "other"] // max(1, per_item * itemsize))
     return [(i, min(n, i + step)) for i in range(0, n, step)]
 
 
@@ -94,8 +93,7 @@ class _ConvolutionBase(Layer):
         cp = self.param.convolution_param
         self.axis = canonical_axis(self, bottom[0], cp.axis)
         self.n_spatial = bottom[0].num_axes - self.axis - 1
-        self.kernel, self.stride, self.pad, self.dilation = \
-            conv_geometry(self, cp, self.n_spatial)
+        self.kernel, self.stride, self.pad, self.dilation = conv_geometry(self, cp, self.n_spatial)
         self.channels = bottom[0].shape[self.axis]
         self.num_output = cp.num_output
         self.group = cp.group
@@ -108,8 +106,9 @@ class _ConvolutionBase(Layer):
             raise self.error("Number of output should be multiples of group "
                              "(num_output %d, group %d)." % (self.num_output, self.group))
         self.bias_term = cp.bias_term
-        conv_out, conv_in = ((self.channels, self.num_output) if self.reverse
-                             else (self.num_output, self.channels))
+        self.onednn = _conv_onednn.wanted(self)   # the engine field (the CPU path)
+        pair = (self.num_output, self.channels)   # (out, in) of the convolution W computes
+        conv_out, conv_in = pair[::-1] if self.reverse else pair
         shapes = [(conv_out, conv_in // self.group) + self.kernel]
         if self.bias_term:
             shapes.append((self.num_output,))
@@ -211,6 +210,8 @@ class _ConvolutionBase(Layer):
         bottom that needs work the chunked GEMMs of ``_backward_chunks``, which
         write dx and yield the factors (a, cols) of the weight gradient's
         pieces a @ cols^T (per group)."""
+        if _conv_onednn.backward(self, top, propagate_down, bottom):   # oneDNN's engine
+            return
         xp = backend.get_array_module(top[0].diff)
         if top[0].count == 0:    # an empty output (kernel one past the padded input)
             for i, b in enumerate(bottom):
@@ -274,6 +275,8 @@ class Convolution(_ConvolutionBase):
     """y = W * x + b (cross-correlation, as Caffe); see the module docstring."""
 
     def forward(self, bottom, top):
+        if _conv_onednn.forward(self, bottom, top):   # oneDNN's engine (the CPU default)
+            return
         w = self._weight_matrix(self._forward_weight())
         # NumPy: the bias joins each chunk's GEMM result while it is in cache
         # (the same sums, in the same order, as adding it to the whole top after)
