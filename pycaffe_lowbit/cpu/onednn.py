@@ -361,6 +361,20 @@ def reorder(src_md, dst_md):
     return Primitive(pd)
 
 
-def buffer(md):
-    """An uninitialised array holding one tensor of layout ``md`` (float32 elements)."""
-    return np.empty(max(md.nbytes, 4) // 4, np.float32)
+def buffer(md, slot=None):
+    """An uninitialised float32 array holding one tensor of layout ``md``.
+
+    With ``slot`` (a name), this Python thread's array of that name is reused
+    (grown as needed): for the temporaries of one call (the blocked copies
+    between reorders and a primitive), which would otherwise be fresh pages to
+    fault in at every call."""
+    n = max(md.nbytes, 4) // 4
+    if slot is None:
+        return np.empty(n, np.float32)
+    pool = getattr(_LOCAL, "pool", None)
+    if pool is None:
+        pool = _LOCAL.pool = {}
+    buf = pool.get(slot)
+    if buf is None or buf.size < n:
+        buf = pool[slot] = np.empty(n, np.float32)
+    return buf[:n]

@@ -151,11 +151,11 @@ class ConvPlan:
     def forward(self, x, w, b=None):
         """y (N, K, *out) = conv(x, W) + b, a new float32 array."""
         prim, src_in, w_in, dst_out = self._forward_parts()
-        args = {dnn.ARG_SRC: _into(src_in, x), dnn.ARG_WEIGHTS: _into(w_in, w)}
+        args = {dnn.ARG_SRC: _into(src_in, x, "src"), dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
         if self.bias_term:
             args[dnn.ARG_BIAS] = _contiguous(b)
         y = np.empty(self.y_shape, np.float32)
-        args[dnn.ARG_DST] = y if dst_out is None else dnn.buffer(prim.md(dnn.ARG_DST))
+        args[dnn.ARG_DST] = y if dst_out is None else dnn.buffer(prim.md(dnn.ARG_DST), "dst")
         prim.run(args)
         if dst_out is not None:
             dst_out.run({dnn.ARG_SRC: args[dnn.ARG_DST], dnn.ARG_DST: y})
@@ -169,20 +169,22 @@ class ConvPlan:
         dx = dw = db = None
         if want_dx:
             prim, dy_in, w_in, dx_out = self._backward_data_parts()
-            args = {dnn.ARG_DIFF_DST: _into(dy_in, dy, dy_cache), dnn.ARG_WEIGHTS: _into(w_in, w)}
+            args = {dnn.ARG_DIFF_DST: _into(dy_in, dy, "dy", dy_cache),
+                    dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
             dx = np.empty(self.x_shape, np.float32)
             args[dnn.ARG_DIFF_SRC] = dx if dx_out is None else dnn.buffer(
-                prim.md(dnn.ARG_DIFF_SRC))
+                prim.md(dnn.ARG_DIFF_SRC), "dx")
             prim.run(args)
             if dx_out is not None:
                 dx_out.run({dnn.ARG_SRC: args[dnn.ARG_DIFF_SRC], dnn.ARG_DST: dx})
         if want_dw or want_db:
             with_bias = bool(want_db and self.bias_term)
             prim, x_in, dy_in, dw_out = self._backward_weights_parts(with_bias)
-            args = {dnn.ARG_SRC: _into(x_in, x), dnn.ARG_DIFF_DST: _into(dy_in, dy, dy_cache)}
+            args = {dnn.ARG_SRC: _into(x_in, x, "src"),
+                    dnn.ARG_DIFF_DST: _into(dy_in, dy, "dy2", dy_cache)}
             dw = np.empty(self.w_shape, np.float32)
             args[dnn.ARG_DIFF_WEIGHTS] = dw if dw_out is None else dnn.buffer(
-                prim.md(dnn.ARG_DIFF_WEIGHTS))
+                prim.md(dnn.ARG_DIFF_WEIGHTS), "dw")
             if with_bias:
                 db = args[dnn.ARG_DIFF_BIAS] = np.empty(self.y_shape[1], np.float32)
             prim.run(args)
@@ -207,10 +209,11 @@ def _contiguous(a):
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def _into(reorder, array, cache=None):
+def _into(reorder, array, slot, cache=None):
     """``array`` (C-contiguous float32) in the layout ``reorder`` produces (itself
-    where ``reorder`` is None); ``cache`` shares the result between the two
-    backward primitives when they want the same layout."""
+    where ``reorder`` is None), in this thread's temporary ``slot``; ``cache``
+    shares the result between the two backward primitives when they want the
+    same layout."""
     array = _contiguous(array)
     if reorder is None:
         return array
@@ -219,7 +222,7 @@ def _into(reorder, array, cache=None):
         for md, out in cache.values():
             if md == dst_md:
                 return out
-    out = dnn.buffer(dst_md)
+    out = dnn.buffer(dst_md, slot)
     reorder.run({dnn.ARG_SRC: array, dnn.ARG_DST: out})
     if cache is not None:
         cache[len(cache)] = (dst_md, out)
