@@ -126,6 +126,10 @@ class _Library:
                 [pvp, vp, i, vp, vp, vp, DIMS, DIMS, DIMS, DIMS, vp, vp],
             "dnnl_convolution_backward_weights_primitive_desc_create":
                 [pvp, vp, i, vp, vp, vp, vp, DIMS, DIMS, DIMS, DIMS, vp, vp],
+            "dnnl_pooling_forward_primitive_desc_create":
+                [pvp, vp, i, i, vp, vp, DIMS, DIMS, DIMS, DIMS, DIMS, vp],
+            "dnnl_pooling_backward_primitive_desc_create":
+                [pvp, vp, i, vp, vp, DIMS, DIMS, DIMS, DIMS, DIMS, vp, vp],
         }
         for name, args in status.items():
             fn = getattr(lib, name)
