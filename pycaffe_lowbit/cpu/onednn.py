@@ -52,10 +52,32 @@ ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
 ARG_WORKSPACE, ARG_SCRATCHPAD = 64, 80
 ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
 
-_LIB = Library()
+class _OnFirstUse:
+    """The Library, loaded at the first question (not at import: 20-30 ms)."""
+
+    def __init__(self):
+        self._loaded = None
+
+    def _get(self):
+        if self._loaded is None:
+            with _LOCK:
+                if self._loaded is None:
+                    self._loaded = Library()
+        return self._loaded
+
+    @property
+    def lib(self):
+        return self._get().lib
+
+    @property
+    def error(self):
+        return self._get().error
+
+
+_LOCK = threading.RLock()
+_LIB = _OnFirstUse()
 _STATE = {"engine": None, "said": False}
 _LOCAL = threading.local()
-_LOCK = threading.Lock()
 
 
 def available():
