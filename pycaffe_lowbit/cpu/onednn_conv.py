@@ -85,7 +85,9 @@ class ConvPlan:
         self._lock = threading.Lock()
         self._fwd = self._bwd_data = None
         self._bwd_weights = {}
-        self.ok = min(self.x_shape + self.y_shape) > 0 and self._forward_parts() is not None
+        # not oneDNN's reference loops (slower than im2col + GEMM)
+        self.ok = min(self.x_shape + self.y_shape) > 0 and self._forward_parts() is not None \
+            and not self._fwd[0].impl.startswith("ref")
 
     def __del__(self):
         hint = getattr(self, "_hint", None)

@@ -65,6 +65,10 @@ class LRNPlan:
             self.ws_bytes = ws.nbytes if ws is not None else 0
         self._bwd = None
         self._lock = threading.Lock()
+        # only oneDNN's compiled kernels: below AVX2 (ONEDNN_MAX_CPU_ISA, older
+        # CPUs) it has its reference loops here, slower than the layer's own path
+        self.ok = self.ok and self.fwd.impl.startswith("lrn_jit") and \
+            self._backward_primitive().impl.startswith("lrn_jit")
 
     def __del__(self):
         if getattr(self, "_hint", None) and dnn.lib() is not None:
@@ -100,6 +104,15 @@ class LRNPlan:
 
     def backward(self, dy, state):
         """dx, a new array, from dy and the forward's state."""
+        xb, ws = state
+        args = {dnn.ARG_SRC: xb, dnn.ARG_DIFF_DST: self._blocked(dy, "lrn_dy"),
+                dnn.ARG_DIFF_SRC: dnn.buffer(self.md, "lrn_dx")}
+        if ws is not None:
+            args[dnn.ARG_WORKSPACE] = ws
+        self._backward_primitive().run(args)
+        return self._plain(args[dnn.ARG_DIFF_SRC])
+
+    def _backward_primitive(self):
         with self._lock:
             if self._bwd is None:
                 pd = dnn.create_pd(dnn.lib().dnnl_lrn_backward_primitive_desc_create,
@@ -108,10 +121,4 @@ class LRNPlan:
                 if pd is None:
                     raise dnn.OneDNNError("no oneDNN LRN backward")
                 self._bwd = dnn.Primitive(pd)
-        xb, ws = state
-        args = {dnn.ARG_SRC: xb, dnn.ARG_DIFF_DST: self._blocked(dy, "lrn_dy"),
-                dnn.ARG_DIFF_SRC: dnn.buffer(self.md, "lrn_dx")}
-        if ws is not None:
-            args[dnn.ARG_WORKSPACE] = ws
-        self._bwd.run(args)
-        return self._plain(args[dnn.ARG_DIFF_SRC])
+        return self._bwd

@@ -86,6 +86,9 @@ class PoolPlan:
             self.ws_bytes = ws.nbytes if ws is not None else 0
         self._bwd = None
         self._lock = threading.Lock()
+        # only oneDNN's compiled kernels: below AVX2 (ONEDNN_MAX_CPU_ISA, older
+        # CPUs) it has plain loops here ("simple_nchw"), no faster than the layer's
+        self.ok = self.ok and self.fwd.impl.startswith("jit")
 
     def __del__(self):
         if getattr(self, "_hint", None) and dnn.lib() is not None:
