@@ -7,7 +7,10 @@ takes oneDNN where the library loads (``cpu.onednn.available()``: the
 ``onednn-cpu-gomp`` wheel, not turned off by ``LOWBIT_ONEDNN=0``). It runs on
 float32 NumPy arrays only: float64 (the gradient checks), CuPy arrays and the
 emulated kernel path keep the GEMM path, and so does a geometry oneDNN does not
-implement (``onednn_conv.plan`` returns None). Deconvolution keeps its path.
+implement (``onednn_conv.plan`` returns None). Deconvolution runs as the
+transposed convolution: its forward is the convolution's backward-data, its
+input gradient the convolution's forward, its weight gradient the
+convolution's backward-weights with the roles of x and dy exchanged.
 
 The parameter gradients accumulate into the diffs (diff += this batch's
 gradient), as Caffe's do, so ``iter_size`` and shared parameters sum.
@@ -25,17 +28,24 @@ def wanted(layer):
 
 
 def _plan(layer, array):
-    if not (getattr(layer, "onednn", False) and not layer.reverse and 1 <= layer.n_spatial <= 3
+    """The ConvPlan of the layer's convolution; for Deconvolution, of the
+    convolution it transposes (input: the deconvolution's output, no bias)."""
+    if not (getattr(layer, "onednn", False) and 1 <= layer.n_spatial <= 3
             and isinstance(array, np.ndarray) and array.dtype == np.float32
             and not kernels.active(array) and onednn.available()):
         return None
+    if layer.reverse:
+        return onednn_conv.plan(layer.num, layer.num_output, layer.out_size, layer.channels,
+                                layer.kernel, layer.stride, layer.pad, layer.dilation,
+                                layer.group, False)
     return onednn_conv.plan(layer.num, layer.channels, layer.in_size, layer.num_output,
                             layer.kernel, layer.stride, layer.pad, layer.dilation,
                             layer.group, layer.bias_term)
 
 
 def forward(layer, bottom, top):
-    """y = W * x + b for every bottom, through oneDNN; False where it does not
+    """y = W * x + b for every bottom (Deconvolution: y = W^T x + b, the
+    convolution's backward-data), through oneDNN; False where it does not
     apply (the caller then computes it)."""
     plan = _plan(layer, bottom[0].data)
     if plan is None:
@@ -43,7 +53,13 @@ def forward(layer, bottom, top):
     w = layer._forward_weight()
     b = layer.blobs[1].data if layer.bias_term else None
     for bot, t in zip(bottom, top):
-        t.data = plan.forward(bot.data.reshape(plan.x_shape), w, b).reshape(t.shape)
+        if layer.reverse:
+            y = plan.backward(None, bot.data.reshape(plan.y_shape), w, True, False, False)[0]
+            if b is not None:
+                y += b.reshape((-1,) + (1,) * layer.n_spatial)
+        else:
+            y = plan.forward(bot.data.reshape(plan.x_shape), w, b)
+        t.data = y.reshape(t.shape)
     return True
 
 
@@ -58,8 +74,16 @@ def backward(layer, top, propagate_down, bottom):
     for i, (bot, t) in enumerate(zip(bottom, top)):
         if not (want_w or want_b or propagate_down[i]):
             continue
-        dx, dw, db = plan.backward(bot.data.reshape(plan.x_shape), t.diff.reshape(plan.y_shape),
-                                   layer._backward_weight(), propagate_down[i], want_w, want_b)
+        if layer.reverse:   # dx = W dy (the forward convolution), dW from (dy, x)
+            dy = t.diff.reshape(plan.x_shape)
+            dx = plan.forward(dy, layer._backward_weight()) if propagate_down[i] else None
+            dw = plan.backward(dy, bot.data.reshape(plan.y_shape), None, False, True,
+                               False)[1] if want_w else None
+            db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if want_b else None
+        else:
+            dx, dw, db = plan.backward(
+                bot.data.reshape(plan.x_shape), t.diff.reshape(plan.y_shape),
+                layer._backward_weight(), propagate_down[i], want_w, want_b)
         if dw is not None:
             layer.blobs[0].diff += dw.reshape(layer.blobs[0].shape)
         if db is not None:

@@ -18,7 +18,7 @@ transposed direction; see ``_im2col``. On the kernel path (GPU, or emulated)
 the GEMMs are cuBLAS through CuPy, the layout changes and the bias are
 im2col.cu's kernels, and the parameter gradients accumulate into the diffs
 with beta = 1 (``kernels.blas``: no weight-sized temporary); on NumPy the
-same through NumPy's own OpenBLAS (``cpu.blas.gemm_acc``).
+same through NumPy's own OpenBLAS (``cpu.blas.gemm_acc``); float32: oneDNN (``_conv_onednn``).
 """
 import numpy as np
 
@@ -202,9 +202,6 @@ class _ConvolutionBase(Layer):
             per = max(per, self.num_output * k * int(np.prod(self.in_size, dtype=np.int64)))
         return _chunks(self.num, per, self.dtype.itemsize, xp)
 
-    def _nd(self, array, channels, size):
-        return array.reshape((self.num, channels) + tuple(size))
-
     def backward(self, top, propagate_down, bottom):
         """The frame both directions share: the bias gradient, then for each
         bottom that needs work the chunked GEMMs of ``_backward_chunks``, which
@@ -223,7 +220,7 @@ class _ConvolutionBase(Layer):
         want_b = self.bias_term and self.param_propagate_down[1]
         dw = None
         for i, (b, t) in enumerate(zip(bottom, top)):
-            dy = self._nd(t.diff, self.num_output, self.out_size)
+            dy = t.diff.reshape((self.num, self.num_output) + self.out_size)
             if want_b:
                 dy3 = dy.reshape(self.num, self.num_output,
                                  int(np.prod(self.out_size, dtype=np.int64)))
@@ -233,7 +230,7 @@ class _ConvolutionBase(Layer):
                     self.blobs[1].diff += dy3.sum(axis=(0, 2))
             if not (want_w or propagate_down[i]):
                 continue
-            x = self._nd(b.data, self.channels, self.in_size)
+            x = b.data.reshape((self.num, self.channels) + self.in_size)
             dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
             for a, cols in self._backward_chunks(xp, x, dy, dx, want_w):
                 if on_kernels:    # dW += a cols^T per group, in place (beta = 1)
@@ -253,13 +250,17 @@ class _ConvolutionBase(Layer):
         if dw is not None:
             self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
 
+    def forward(self, bottom, top):
+        if not _conv_onednn.forward(self, bottom, top):   # oneDNN's engine (CPU default)
+            self._forward_gemm(bottom, top)
+
     def _forward_chunks(self, bottom, top, chunk, bias_added=False):
         """For each bottom i -> top i: ``chunk(xp, x, n0, n1, out)`` writes the
         output of batch items n0..n1 into ``out``; then the bias is added
         (unless ``chunk`` added it: ``bias_added``)."""
         xp = backend.get_array_module(bottom[0].data)
         for b, t in zip(bottom, top):
-            x = self._nd(b.data, self.channels, self.in_size)
+            x = b.data.reshape((self.num, self.channels) + self.in_size)
             y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
             for n0, n1 in self._chunk_list(xp) if y.size else ():
                 chunk(xp, x, n0, n1, y[n0:n1])
@@ -274,9 +275,7 @@ class _ConvolutionBase(Layer):
 class Convolution(_ConvolutionBase):
     """y = W * x + b (cross-correlation, as Caffe); see the module docstring."""
 
-    def forward(self, bottom, top):
-        if _conv_onednn.forward(self, bottom, top):   # oneDNN's engine (the CPU default)
-            return
+    def _forward_gemm(self, bottom, top):
         w = self._weight_matrix(self._forward_weight())
         # NumPy: the bias joins each chunk's GEMM result while it is in cache
         # (the same sums, in the same order, as adding it to the whole top after)
@@ -338,7 +337,7 @@ class Deconvolution(_ConvolutionBase):
     """The transpose of Convolution: y = W^T x scattered by col2im, plus b."""
     reverse = True
 
-    def forward(self, bottom, top):
+    def _forward_gemm(self, bottom, top):
         wt = self._weight_matrix(self._forward_weight()).swapaxes(1, 2)
 
         def chunk(xp, x, n0, n1, out):   # W^T @ x, then col2im

@@ -125,6 +125,23 @@ def test_three_directions_match_float64(shape, conv_text):
         _assert_rel(a, r, name)
 
 
+@pytest.mark.parametrize("shape,conv_text", [
+    ((2, 4, 5, 6), "num_output: 3 kernel_size: 3 stride: 2 pad: 1"),
+    ((2, 4, 4, 4), "num_output: 6 kernel_size: 4 stride: 2 pad: 1 group: 2"),
+    ((2, 3, 5, 5), "num_output: 2 kernel_size: 3 dilation: 2 bias_term: false"),
+    ((2, 2, 6), "num_output: 3 kernel_size: 3 stride: 3"),
+])
+def test_deconvolution_matches_float64(shape, conv_text):
+    """Deconvolution as the transposed convolution: y, dx, dW, db."""
+    (l32, b32, t32), (l64, b64, t64), rng = _pair(shape, conv_text, "Deconvolution")
+    assert _conv_onednn._plan(l32, b32[0].data) is not None
+    l64.reshape(b64, t64)
+    dy = rng.standard_normal(t64[0].shape)
+    for name, a, r in zip(["y", "dx", "dW", "db"], _run(l32, b32, t32, dy, repeat=2),
+                          _run(l64, b64, t64, dy, repeat=2)):
+        _assert_rel(a, r, name)
+
+
 @pytest.mark.parametrize("layer_type,extra", [
     ("BinaryConvolution", ""), ("TernaryConvolution", ""),
     ("QNNConvolution", 'qnn_weight_param { nb: 2 }')])
