@@ -191,3 +191,21 @@ def test_output_size_is_caffes_floor_rule():
     for size, k, s, p, d in [(6, 2, 3, 0, 1), (7, 3, 2, 1, 1), (10, 3, 3, 2, 2)]:
         plan = onednn_conv.plan(1, 1, (size,), 1, (k,), (s,), (p,), (d,), 1, False)
         assert plan.y_shape[2] == (size + 2 * p - (d * (k - 1) + 1)) // s + 1
+
+
+def test_a_missing_library_says_so_once_and_the_layer_keeps_its_path(monkeypatch, caplog):
+    class Absent:
+        lib, error = None, "libdnnl.so.3 not loaded (test)"
+    monkeypatch.setattr(onednn, "_LIB", Absent())
+    monkeypatch.setitem(onednn._STATE, "said", False)
+    x = np.ones((1, 2, 5, 5))
+    with caplog.at_level("INFO", logger="pycaffe_lowbit"):
+        layer, bottom, top = build_layer('type: "Convolution" convolution_param { '
+                                         'num_output: 4 kernel_size: 3 }', [x], dtype=np.float32)
+        layer.forward(bottom, top)
+        layer.forward(bottom, top)
+    assert _conv_onednn._plan(layer, bottom[0].data) is None
+    lines = [r.getMessage() for r in caplog.records if "oneDNN" in r.getMessage()]
+    assert lines == ["oneDNN CPU engine off: libdnnl.so.3 not loaded (test); "
+                     "using the NumPy/OpenBLAS path"]
+    assert top[0].data.shape == (1, 4, 3, 3)
