@@ -81,14 +81,20 @@ _LOCAL = threading.local()
 
 
 def available():
-    """The library is loaded and allowed; the first False answer logs one info line."""
-    if _LIB.lib is None or os.environ.get("LOWBIT_ONEDNN", "1") == "0":
-        if not _STATE["said"]:
-            _STATE["said"] = True
-            log.info("oneDNN CPU engine off: %s; using the NumPy/OpenBLAS path",
-                     _LIB.error or "turned off by LOWBIT_ONEDNN=0")
-        return False
+    """The library is allowed (LOWBIT_ONEDNN is not "0", read at every call) and
+    loaded (at the first call so allowed); the first False answer logs one info line."""
+    if os.environ.get("LOWBIT_ONEDNN", "1") == "0":
+        return _off("turned off by LOWBIT_ONEDNN=0")
+    if _LIB.lib is None:
+        return _off(_LIB.error)
     return True
+
+
+def _off(why):
+    if not _STATE["said"]:
+        _STATE["said"] = True
+        log.info("oneDNN CPU engine off: %s; using the NumPy/OpenBLAS path", why)
+    return False
 
 
 def lib():

@@ -1,7 +1,7 @@
 """Loading ``libdnnl.so.3`` (the ``onednn-cpu-gomp`` wheel) and declaring the C
 functions ``cpu.onednn`` calls: argument and result types, since the wheel ships
 no headers. ``Library().lib`` is None where it does not load, and ``.error``
-then says why (another OS, the wheel missing, ``LOWBIT_ONEDNN=0``).
+then says why (another OS, the wheel missing).
 """
 import ctypes
 import os
@@ -39,14 +39,18 @@ def _passive_openmp():
     after each primitive, while OpenBLAS's and Numba's threads take the same
     cores for the next layer. Measured on 2 loaded cores, 2 threads: the digits
     BWN solver iteration 120 -> 12 ms, cifar10_full 384 -> 125 ms. Without
-    effect where an OpenMP runtime is already loaded (it has read its setting)."""
+    effect where an OpenMP runtime is already loaded (it has read its setting).
+    True where it set the variable (the caller removes it once libgomp is loaded)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return False
     try:
         with open("/proc/self/maps") as maps:
             if "libgomp" in maps.read():
-                return
+                return False
     except OSError:   # pragma: no cover - Linux only
-        return
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
 
 
 class Library:
@@ -55,19 +59,19 @@ class Library:
     def __init__(self):
         self.lib = None
         self.error = None
-        if os.environ.get("LOWBIT_ONEDNN", "1") == "0":
-            self.error = "turned off by LOWBIT_ONEDNN=0"
-            return
         if not sys.platform.startswith("linux"):
             self.error = "the onednn-cpu-gomp wheel is Linux-only"
             return
-        _passive_openmp()
+        added = _passive_openmp()
         try:
             lib = ctypes.CDLL(_find_library())
             self._declare(lib)
         except (OSError, AttributeError) as exc:
             self.error = "libdnnl.so.3 not loaded (%s); pip install onednn-cpu-gomp" % exc
             return
+        finally:   # read by libgomp as it loaded; child processes keep their own setting
+            if added:
+                os.environ.pop("OMP_WAIT_POLICY", None)
         self.lib = lib
 
     @staticmethod
