@@ -71,7 +71,8 @@ GEOMETRIES = [   # (x shape, convolution_param text)
     ((3, 6, 9, 10), "num_output: 4 kernel_size: 3 stride: 2 dilation: 2 group: 2"),
     ((2, 16, 11, 11), "num_output: 32 kernel_size: 5 stride: 3 pad: 2"),
     ((2, 3, 6, 6), "num_output: 5 kernel_size: 2 stride: 3"),  # the floor drops a row
-    ((2, 4, 9, 8), "num_output: 8 kernel_h: 3 kernel_w: 1 stride_h: 2 stride_w: 1 pad_h: 0 pad_w: 1 bias_term: false"),
+    ((2, 4, 9, 8), "num_output: 8 kernel_h: 3 kernel_w: 1 stride_h: 2 stride_w: 1 "
+                   "pad_h: 0 pad_w: 1 bias_term: false"),
     ((2, 32, 6, 6), "num_output: 32 kernel_size: 3 pad: 1 group: 32"),   # depthwise
     ((2, 3, 12), "num_output: 4 kernel_size: 3 stride: 2 pad: 1"),       # 1-D
     ((2, 2, 5, 6, 4), "num_output: 3 kernel_size: 3 pad: 1 dilation: 1"),  # 3-D
@@ -144,7 +145,8 @@ def test_deconvolution_matches_float64(shape, conv_text):
 
 @pytest.mark.parametrize("layer_type,extra", [
     ("BinaryConvolution", ""), ("TernaryConvolution", ""),
-    ("QNNConvolution", 'qnn_weight_param { nb: 2 }')])
+    ("QNNConvolution", 'qnn_weight_param { nb: 2 }'),
+    ("WeightSearchConvolution", 'weight_search_param { value_set: "1b" } phase: TEST')])
 def test_quantized_convolutions_run_on_their_effective_weights(layer_type, extra):
     (l32, b32, t32), (l64, b64, t64), rng = _pair(
         (2, 4, 8, 8), "num_output: 6 kernel_size: 3 pad: 1", layer_type, extra)
