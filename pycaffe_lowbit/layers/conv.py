@@ -18,7 +18,7 @@ transposed direction; see ``_im2col``. On the kernel path (GPU, or emulated)
 the GEMMs are cuBLAS through CuPy, the layout changes and the bias are
 im2col.cu's kernels, and the parameter gradients accumulate into the diffs
 with beta = 1 (``kernels.blas``: no weight-sized temporary); on NumPy the
-same through NumPy's own OpenBLAS (``cpu.blas.gemm_acc``).
+same through NumPy's own OpenBLAS (``cpu.blas.gemm_acc``); float32: oneDNN (``_conv_onednn``).
 """
 import numpy as np
 
@@ -26,14 +26,14 @@ from .. import kernels
 from ..core import backend
 from ..cpu import blas as cpu_blas
 from ..kernels import blas, im2col as im2col_kernels
+from . import _conv_onednn
 from ._im2col import col2im, conv_out_size, deconv_out_size, im2col
 from .base import Layer, shape_str
 from .registry import register
 
-# Column-buffer size per chunk of the batch: small on CPU (about the L2 cache,
-# so im2col's writes are still cached when the GEMM reads them: measured 10-20 %
-# faster than 8 MiB on the CIFAR nets' layers, the same on AlexNet's), large on
-# GPU (few kernel launches).
+# Column-buffer size per chunk of the batch: small on CPU (about the L2 cache, so im2col's
+# writes are still cached when the GEMM reads them: measured 10-20 % faster than 8 MiB
+# on the CIFAR nets' layers, the same on AlexNet's), large on GPU (few kernel launches).
 _COL_BYTES = {"numpy": 2 << 20, "other": 512 << 20}
 
 
@@ -79,8 +79,7 @@ def conv_geometry(layer, cp, n_spatial):
 
 
 def _chunks(n, per_item, itemsize, xp):
-    budget = _COL_BYTES["numpy" if xp is np else "other"]
-    step = max(1, budget // max(1, per_item * itemsize))
+    step = max(1, _COL_BYTES["numpy" if xp is np else "other"] // max(1, per_item * itemsize))
     return [(i, min(n, i + step)) for i in range(0, n, step)]
 
 
@@ -94,8 +93,7 @@ class _ConvolutionBase(Layer):
         cp = self.param.convolution_param
         self.axis = canonical_axis(self, bottom[0], cp.axis)
         self.n_spatial = bottom[0].num_axes - self.axis - 1
-        self.kernel, self.stride, self.pad, self.dilation = \
-            conv_geometry(self, cp, self.n_spatial)
+        self.kernel, self.stride, self.pad, self.dilation = conv_geometry(self, cp, self.n_spatial)
         self.channels = bottom[0].shape[self.axis]
         self.num_output = cp.num_output
         self.group = cp.group
@@ -108,8 +106,9 @@ class _ConvolutionBase(Layer):
             raise self.error("Number of output should be multiples of group "
                              "(num_output %d, group %d)." % (self.num_output, self.group))
         self.bias_term = cp.bias_term
-        conv_out, conv_in = ((self.channels, self.num_output) if self.reverse
-                             else (self.num_output, self.channels))
+        self.onednn = _conv_onednn.wanted(self)   # the engine field (the CPU path)
+        pair = (self.num_output, self.channels)   # (out, in) of the convolution W computes
+        conv_out, conv_in = pair[::-1] if self.reverse else pair
         shapes = [(conv_out, conv_in // self.group) + self.kernel]
         if self.bias_term:
             shapes.append((self.num_output,))
@@ -203,14 +202,13 @@ class _ConvolutionBase(Layer):
             per = max(per, self.num_output * k * int(np.prod(self.in_size, dtype=np.int64)))
         return _chunks(self.num, per, self.dtype.itemsize, xp)
 
-    def _nd(self, array, channels, size):
-        return array.reshape((self.num, channels) + tuple(size))
-
     def backward(self, top, propagate_down, bottom):
         """The frame both directions share: the bias gradient, then for each
         bottom that needs work the chunked GEMMs of ``_backward_chunks``, which
         write dx and yield the factors (a, cols) of the weight gradient's
         pieces a @ cols^T (per group)."""
+        if _conv_onednn.backward(self, top, propagate_down, bottom):   # oneDNN's engine
+            return
         xp = backend.get_array_module(top[0].diff)
         if top[0].count == 0:    # an empty output (kernel one past the padded input)
             for i, b in enumerate(bottom):
@@ -222,7 +220,7 @@ class _ConvolutionBase(Layer):
         want_b = self.bias_term and self.param_propagate_down[1]
         dw = None
         for i, (b, t) in enumerate(zip(bottom, top)):
-            dy = self._nd(t.diff, self.num_output, self.out_size)
+            dy = t.diff.reshape((self.num, self.num_output) + self.out_size)
             if want_b:
                 dy3 = dy.reshape(self.num, self.num_output,
                                  int(np.prod(self.out_size, dtype=np.int64)))
@@ -232,7 +230,7 @@ class _ConvolutionBase(Layer):
                     self.blobs[1].diff += dy3.sum(axis=(0, 2))
             if not (want_w or propagate_down[i]):
                 continue
-            x = self._nd(b.data, self.channels, self.in_size)
+            x = b.data.reshape((self.num, self.channels) + self.in_size)
             dx = xp.empty(x.shape, self.dtype) if propagate_down[i] else None
             for a, cols in self._backward_chunks(xp, x, dy, dx, want_w):
                 if on_kernels:    # dW += a cols^T per group, in place (beta = 1)
@@ -252,13 +250,17 @@ class _ConvolutionBase(Layer):
         if dw is not None:
             self.blobs[0].diff += dw.reshape(self.blobs[0].shape)
 
+    def forward(self, bottom, top):
+        if not _conv_onednn.forward(self, bottom, top):   # oneDNN's engine (CPU default)
+            self._forward_gemm(bottom, top)
+
     def _forward_chunks(self, bottom, top, chunk, bias_added=False):
         """For each bottom i -> top i: ``chunk(xp, x, n0, n1, out)`` writes the
         output of batch items n0..n1 into ``out``; then the bias is added
         (unless ``chunk`` added it: ``bias_added``)."""
         xp = backend.get_array_module(bottom[0].data)
         for b, t in zip(bottom, top):
-            x = self._nd(b.data, self.channels, self.in_size)
+            x = b.data.reshape((self.num, self.channels) + self.in_size)
             y = xp.empty((self.num, self.num_output) + self.out_size, self.dtype)
             for n0, n1 in self._chunk_list(xp) if y.size else ():
                 chunk(xp, x, n0, n1, y[n0:n1])
@@ -273,7 +275,7 @@ class _ConvolutionBase(Layer):
 class Convolution(_ConvolutionBase):
     """y = W * x + b (cross-correlation, as Caffe); see the module docstring."""
 
-    def forward(self, bottom, top):
+    def _forward_gemm(self, bottom, top):
         w = self._weight_matrix(self._forward_weight())
         # NumPy: the bias joins each chunk's GEMM result while it is in cache
         # (the same sums, in the same order, as adding it to the whole top after)
@@ -335,7 +337,7 @@ class Deconvolution(_ConvolutionBase):
     """The transpose of Convolution: y = W^T x scattered by col2im, plus b."""
     reverse = True
 
-    def forward(self, bottom, top):
+    def _forward_gemm(self, bottom, top):
         wt = self._weight_matrix(self._forward_weight()).swapaxes(1, 2)
 
         def chunk(xp, x, n0, n1, out):   # W^T @ x, then col2im

@@ -12,12 +12,14 @@ y = x * s^-beta, windows clipped at the borders (zeros outside). Gradient:
 with D = n (across) or n^2 (within); the windows are symmetric, so the
 window sum is its own adjoint. n (local_size) must be odd. On the kernel
 path (GPU, or emulated) lrn.cu computes one element per item, summing each
-window in the order of ``window_sum`` (``kernels.lrn``).
+window in the order of ``window_sum`` (``kernels.lrn``). ACROSS_CHANNELS on
+float32 NumPy arrays goes to oneDNN (``_lrn_onednn``; engine CAFFE keeps this path).
 """
 from .. import kernels
 from ..core import backend
 from ..kernels import lrn as lrn_kernels
 from ..proto import caffe_pb2
+from . import _lrn_onednn
 from .base import Layer
 from .registry import register
 
@@ -74,6 +76,8 @@ class LRN(Layer):
         return window_sum(window_sum(a, self.half, 2), self.half, 3)
 
     def forward(self, bottom, top):
+        if _lrn_onednn.forward(self, bottom, top):   # oneDNN's engine (ACROSS_CHANNELS)
+            return
         x = bottom[0].data
         if kernels.active(x):
             top[0].data, self._scale = lrn_kernels.forward(
@@ -92,7 +96,7 @@ class LRN(Layer):
         top[0].data = x * self._scale_pow
 
     def backward(self, top, propagate_down, bottom):
-        if not propagate_down[0]:
+        if _lrn_onednn.backward(self, top, propagate_down, bottom) or not propagate_down[0]:
             return
         dy, y, x = top[0].diff, top[0].data, bottom[0].data
         if kernels.active(dy):

@@ -28,6 +28,8 @@ On the kernel path (GPU, or emulated) pooling.cu computes one output per item
 forward and gathers one input per item backward (``kernels.pooling``); the
 MAX mask is then Caffe's index, kept in the mask top when there are two tops.
 STOCHASTIC draws one u per output from the library's generator on both paths.
+MAX and AVE on float32 NumPy arrays go to oneDNN where it computes Caffe's exact
+windows and divisors (``_pool_onednn``; engine CAFFE keeps this path).
 """
 import numpy as np
 
@@ -36,6 +38,7 @@ from ..core import backend
 from ..cpu import jit, pool as cpu_pool
 from ..kernels import pooling as pool_kernels
 from ..proto import caffe_pb2
+from . import _pool_onednn
 from ._im2col import FlatWindows
 from .base import Layer
 from .registry import register
@@ -143,6 +146,8 @@ class Pooling(Layer):
 
     # -- forward ---------------------------------------------------------------
     def forward(self, bottom, top):
+        if _pool_onednn.forward(self, bottom, top):   # oneDNN's engine, where exact
+            return
         x = bottom[0].data
         if kernels.active(x):
             self._forward_kernels(x, top)
@@ -304,7 +309,7 @@ class Pooling(Layer):
 
     # -- backward --------------------------------------------------------------
     def backward(self, top, propagate_down, bottom):
-        if not propagate_down[0]:
+        if _pool_onednn.backward(self, top, propagate_down, bottom) or not propagate_down[0]:
             return
         dy = top[0].diff
         xp = backend.get_array_module(dy)
