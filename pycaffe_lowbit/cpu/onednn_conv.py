@@ -150,14 +150,20 @@ class ConvPlan:
         return self._bwd_weights[with_bias]
 
     # -- the three directions ---------------------------------------------------
+    # The blocked temporaries live in this thread's slots (``onednn.buffer``),
+    # shared by every primitive, since one call ends before the next begins:
+    # "a" the data-sized input (x forward, dy backward), "b" the other (y
+    # forward, dx, then x for the weight gradient), "c" a second layout of dy,
+    # "w" the weights or their gradient. LRN and pooling use "a" and "b" too.
+    # One set of a few activation-sized arrays in all, not one per role.
     def forward(self, x, w, b=None):
         """y (N, K, *out) = conv(x, W) + b, a new float32 array."""
         prim, src_in, w_in, dst_out = self._forward_parts()
-        args = {dnn.ARG_SRC: _into(src_in, x, "src"), dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
+        args = {dnn.ARG_SRC: _into(src_in, x, "a"), dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
         if self.bias_term:
             args[dnn.ARG_BIAS] = _contiguous(b)
         y = np.empty(self.y_shape, np.float32)
-        args[dnn.ARG_DST] = y if dst_out is None else dnn.buffer(prim.md(dnn.ARG_DST), "dst")
+        args[dnn.ARG_DST] = y if dst_out is None else dnn.buffer(prim.md(dnn.ARG_DST), "b")
         prim.run(args)
         if dst_out is not None:
             dst_out.run({dnn.ARG_SRC: args[dnn.ARG_DST], dnn.ARG_DST: y})
@@ -171,22 +177,22 @@ class ConvPlan:
         dx = dw = db = None
         if want_dx:
             prim, dy_in, w_in, dx_out = self._backward_data_parts()
-            args = {dnn.ARG_DIFF_DST: _into(dy_in, dy, "dy", dy_cache),
+            args = {dnn.ARG_DIFF_DST: _into(dy_in, dy, "a", dy_cache),
                     dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
             dx = np.empty(self.x_shape, np.float32)
             args[dnn.ARG_DIFF_SRC] = dx if dx_out is None else dnn.buffer(
-                prim.md(dnn.ARG_DIFF_SRC), "dx")
+                prim.md(dnn.ARG_DIFF_SRC), "b")
             prim.run(args)
             if dx_out is not None:
                 dx_out.run({dnn.ARG_SRC: args[dnn.ARG_DIFF_SRC], dnn.ARG_DST: dx})
         if want_dw or want_db:
             with_bias = bool(want_db and self.bias_term)
             prim, x_in, dy_in, dw_out = self._backward_weights_parts(with_bias)
-            args = {dnn.ARG_SRC: _into(x_in, x, "src"),
-                    dnn.ARG_DIFF_DST: _into(dy_in, dy, "dy2", dy_cache)}
+            args = {dnn.ARG_SRC: _into(x_in, x, "b"),
+                    dnn.ARG_DIFF_DST: _into(dy_in, dy, "c", dy_cache)}
             dw = np.empty(self.w_shape, np.float32)
             args[dnn.ARG_DIFF_WEIGHTS] = dw if dw_out is None else dnn.buffer(
-                prim.md(dnn.ARG_DIFF_WEIGHTS), "dw")
+                prim.md(dnn.ARG_DIFF_WEIGHTS), "w")
             if with_bias:
                 db = args[dnn.ARG_DIFF_BIAS] = np.empty(self.y_shape[1], np.float32)
             prim.run(args)

@@ -96,7 +96,7 @@ class LRNPlan:
             xb = dnn.buffer(self.md)
             ws = np.empty(self.ws_bytes, np.uint8) if self.ws_bytes else None
         self.to_blocked.run({dnn.ARG_SRC: np.ascontiguousarray(x, np.float32), dnn.ARG_DST: xb})
-        args = {dnn.ARG_SRC: xb, dnn.ARG_DST: dnn.buffer(self.md, "lrn_y")}
+        args = {dnn.ARG_SRC: xb, dnn.ARG_DST: dnn.buffer(self.md, "b")}
         if ws is not None:
             args[dnn.ARG_WORKSPACE] = ws[:self.ws_bytes]
         self.fwd.run(args)
@@ -105,8 +105,8 @@ class LRNPlan:
     def backward(self, dy, state):
         """dx, a new array, from dy and the forward's state."""
         xb, ws = state
-        args = {dnn.ARG_SRC: xb, dnn.ARG_DIFF_DST: self._blocked(dy, "lrn_dy"),
-                dnn.ARG_DIFF_SRC: dnn.buffer(self.md, "lrn_dx")}
+        args = {dnn.ARG_SRC: xb, dnn.ARG_DIFF_DST: self._blocked(dy, "a"),
+                dnn.ARG_DIFF_SRC: dnn.buffer(self.md, "b")}
         if ws is not None:
             args[dnn.ARG_WORKSPACE] = ws
         self._backward_primitive().run(args)
