@@ -27,6 +27,7 @@ import threading
 import numpy as np
 
 from ..core.lazy import lazy_module
+from ..cpu import jit, transform as cpu_transform
 from ..proto import caffe_pb2
 from . import sources
 from .datum import DataError, datum_to_array
@@ -156,11 +157,26 @@ class DataTransformer:
 
     def transform_into(self, out, image, h_off=0, w_off=0, flip=False):
         """One image into ``out`` (float32 (C, h, w)) in one pass over the
-        crop: ``out = (crop(x) - crop(m)) * scale``, the crop a view of the
+        crop, by the Numba kernel of ``cpu/transform.py`` where it runs
+        (bit-equal; ``LOWBIT_NUMBA=0`` takes this reference instead): ``out = (crop(x) - crop(m)) * scale``, the crop a view of the
         image and of the mean file. A mirrored uint8 crop is first flipped
         into a per-thread uint8 scratch by OpenCV (NumPy's reversed-stride
         reads of mixed types are 3 to 4 times slower); the values are the
         same, float32 subtraction then product, in either order of passes."""
+        if self._compiled(image, out):
+            if self.mean is not None:
+                cpu_transform.crop_transform(image, int(h_off), int(w_off), bool(flip),
+                                             self.mean, self.scale, out)
+            elif flip and image.dtype == np.uint8:   # OpenCV mirrors uint8 rows fastest
+                rows, cols = self.window(image.shape, h_off, w_off, False)
+                cpu_transform.crop_transform_channels(
+                    self._flipped(image[:, rows, cols]), 0, 0, False,
+                    self._channel_mean(image.shape[0]), self.scale, out)
+            else:
+                cpu_transform.crop_transform_channels(
+                    image, int(h_off), int(w_off), bool(flip),
+                    self._channel_mean(image.shape[0]), self.scale, out)
+            return
         rows, cols = self.window(image.shape, h_off, w_off, flip)
         if flip and image.dtype == np.uint8:
             view = self._flipped(image[:, rows, self.window(image.shape, h_off, w_off,
@@ -175,6 +191,20 @@ class DataTransformer:
             np.copyto(out, view)
         if self.scale != 1:
             np.multiply(out, self.scale, out=out)
+
+    @staticmethod
+    def _compiled(image, out):
+        """The one-pass Numba kernel (cpu/transform.py) takes these arrays."""
+        return (isinstance(image, np.ndarray) and image.dtype.kind in "uif"
+                and image.ndim == 3 and isinstance(out, np.ndarray)
+                and out.dtype == np.float32 and out.flags.c_contiguous and jit.enabled())
+
+    def _channel_mean(self, channels):
+        """The mean values (or zeros) as (C,) float32 for the kernel, kept per C."""
+        means = self.__dict__.setdefault("_channel_means", {})
+        if channels not in means:
+            means[channels] = cpu_transform.channel_mean(self.mean_values, channels)
+        return means[channels]
 
     def _flipped(self, crop):
         """The uint8 (C, h, w) ``crop`` mirrored left-right, in this thread's scratch."""

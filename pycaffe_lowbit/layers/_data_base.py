@@ -66,6 +66,10 @@ class PrefetchingDataLayer(Layer):
             self.reader.crops = True
             if not isinstance(top[0].data, np.ndarray):
                 self.reader.buffers.allocator = pinned_empty
+        buffers = getattr(self.reader, "buffers", None)
+        if buffers is not None and not self.feed:
+            # every batch array in flight: the queue, the one being built, the top's
+            buffers.reserve(shape, np.float32, self.param.data_param.prefetch + 2)
         self.prefetcher = Prefetcher(self.reader.load_batch, self.param.data_param.prefetch,
                                      name="prefetch-%s" % self.name)
 
@@ -142,7 +146,17 @@ class BatchBuffers:
         for i, array in enumerate(self._free):
             if array.shape == shape and array.dtype == dtype:
                 return self._free.pop(i)
+        self._free = []           # arrays of an earlier shape: the batches changed shape
         return self.allocator(shape, dtype)
+
+    def reserve(self, shape, dtype, count):
+        """``count`` arrays of ``shape``, allocated and written now (their pages
+        faulted in at setup, as Caffe's prefetch batches are, not during the
+        first timed iterations), ready for ``take``."""
+        for _ in range(count):
+            array = self.allocator(tuple(shape), np.dtype(dtype))
+            array.fill(0)
+            self._free.append(array)
 
     def give(self, array):
         if isinstance(array, np.ndarray) and len(self._free) < self.KEEP:
