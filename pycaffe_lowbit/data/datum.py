@@ -11,6 +11,7 @@ from google.protobuf.message import DecodeError
 from ..core import backend
 from ..proto import caffe_pb2
 from ..core.lazy import lazy_module
+from ..formats.wire import read_varint
 
 cv2 = lazy_module("cv2")  # imported on first use (core/lazy.py)
 
@@ -75,35 +76,22 @@ class _Unusual(Exception):
 _VARINT_FIELDS = {1: "channels", 2: "height", 3: "width", 5: "label", 7: "encoded"}
 
 
-def _varint(buf, pos):
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise _Unusual
-
-
 def _fields(view):
     """DatumView of the wire-format bytes in memoryview ``view`` (protobuf's
     rules: the last value of a field wins, float_data appends, packed or not)."""
     datum, floats, pos, end = DatumView(), [], 0, len(view)
     while pos < end:
-        tag, pos = _varint(view, pos)
+        tag, pos = read_varint(view, pos)
         number, wire = tag >> 3, tag & 7
         if wire == 0 and number in _VARINT_FIELDS:
-            value, pos = _varint(view, pos)
+            value, pos = read_varint(view, pos)
             if number == 7:
                 datum.encoded = value != 0
             else:                       # int32: the low 32 bits, signed
                 value &= 0xFFFFFFFF
                 setattr(datum, _VARINT_FIELDS[number], value - (1 << 32) if value >> 31 else value)
         elif wire == 2 and number in (4, 6):
-            size, pos = _varint(view, pos)
+            size, pos = read_varint(view, pos)
             if pos + size > end or (number == 6 and size % 4):
                 raise _Unusual
             if number == 4:
@@ -133,7 +121,7 @@ def read_datum(value, where="record"):
         view = view.cast("B")
     try:
         return _fields(view)
-    except (_Unusual, IndexError):
+    except (_Unusual, IndexError, ValueError):
         return parse_datum(view, where)
 
 

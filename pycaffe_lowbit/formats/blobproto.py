@@ -13,6 +13,7 @@ import numpy as np
 from ..core import backend
 from ..core.blob import Blob
 from ..proto import caffe_pb2
+from .wire import encode_varint, read_varint
 
 _LEGACY = ("num", "channels", "height", "width")
 
@@ -49,26 +50,6 @@ _PACKED = {"data": (5, "<f4"), "diff": (6, "<f4"),
 _FAST_MIN = 4096
 
 
-def _read_varint(buf, pos):
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _encode_varint(value):
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _field_array(proto, name):
     """A repeated float/double field of a BlobProto as a new NumPy array,
     without a Python float per value where the runtime allows: upb's
@@ -90,16 +71,16 @@ def _wire_array(proto, name):
     buf = proto.SerializeToString()
     pos, end = 0, len(buf)
     while pos < end:
-        key, pos = _read_varint(buf, pos)
+        key, pos = read_varint(buf, pos)
         wire = key & 7
         if wire == 0:
-            _, pos = _read_varint(buf, pos)
+            _, pos = read_varint(buf, pos)
         elif wire == 1:
             pos += 8
         elif wire == 5:
             pos += 4
         elif wire == 2:
-            size, pos = _read_varint(buf, pos)
+            size, pos = read_varint(buf, pos)
             if key >> 3 == number:
                 return np.frombuffer(buf, wire_dtype, size // wire_dtype.itemsize,
                                      pos).astype(native)
@@ -118,7 +99,7 @@ def _append_values(proto, name, array):
     if flat.size < _FAST_MIN:
         getattr(proto, name).extend(flat.tolist())
         return
-    head = _encode_varint(number << 3 | 2) + _encode_varint(flat.nbytes)
+    head = encode_varint(number << 3 | 2) + encode_varint(flat.nbytes)
     buf = bytearray(len(head) + flat.nbytes)
     buf[:len(head)] = head
     np.frombuffer(buf, dtype, flat.size, len(head))[...] = flat

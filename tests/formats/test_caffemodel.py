@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from pycaffe_lowbit.formats import blobproto, caffemodel
+from pycaffe_lowbit.formats import blobproto, caffemodel, wire
 from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
 
@@ -110,7 +110,7 @@ def test_missing_caffemodel(tmp_path):
 # -- the 147/148 clash ---------------------------------------------------------------
 
 def _varint(v):
-    return blobproto._encode_varint(v)
+    return wire.encode_varint(v)
 
 
 def _field(number, payload):
@@ -249,3 +249,13 @@ def test_legacy_dims_and_float16_input():
     proto = blobproto.array_to_proto(np.arange(6, dtype=np.float16).reshape(2, 3),
                                      with_shape=False)
     assert not proto.HasField("shape") and list(proto.data) == [0, 1, 2, 3, 4, 5]
+
+
+def test_varints_round_trip_and_overlong_ones_are_refused():
+    for value in (0, 1, 127, 128, 300, 2 ** 31, 2 ** 63 - 1):
+        encoded = wire.encode_varint(value)
+        assert wire.read_varint(encoded + b"\x00", 0) == (value, len(encoded))
+    with pytest.raises(ValueError, match="longer than 10 bytes"):
+        wire.read_varint(b"\xff" * 11 + b"\x01", 0)
+    with pytest.raises(IndexError):
+        wire.read_varint(b"\x80", 0)
