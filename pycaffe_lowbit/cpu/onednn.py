@@ -23,6 +23,7 @@ Where the library is missing (another OS or CPU, or the wheel not installed)
 ``available()`` is False and one info line says why; the layers then take
 their NumPy path.
 """
+import collections
 import ctypes
 import logging
 import os
@@ -333,3 +334,31 @@ def buffer(md, slot=None):
     if buf is None or buf.size < n:
         buf = pool[slot] = np.empty(n, np.float32)
     return buf[:n]
+
+
+class PlanCache:
+    """The plans of one layer kind, least recently used dropped past ``size``.
+
+    ``get(key, make)``: the plan cached under ``key`` (its geometry and the
+    thread count), else ``make()``'s, cached; a plan whose ``ok`` is false
+    (no implementation) is kept as None, so it is not built again. Plans are
+    made outside the lock (primitive creation takes milliseconds)."""
+
+    def __init__(self, size=256):
+        self.size = size
+        self._plans = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, make):
+        with self._lock:
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+        plan = make()
+        if plan is not None and not plan.ok:
+            plan = None
+        with self._lock:
+            self._plans[key] = plan
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+        return plan

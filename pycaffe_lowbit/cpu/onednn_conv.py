@@ -22,16 +22,13 @@ the floor drops the last input rows). Grouped weights are the 5-D
 implementation for a geometry, ``plan`` returns None and the caller keeps its
 own path.
 """
-import collections
 import threading
 
 import numpy as np
 
 from . import onednn as dnn
 
-_CACHE = collections.OrderedDict()
-_CACHE_SIZE = 256
-_LOCK = threading.Lock()
+_PLANS = dnn.PlanCache()
 
 
 def output_size(size, kernel, stride, pad, dilation):
@@ -47,18 +44,7 @@ def plan(num, channels, in_size, num_output, kernel, stride, pad, dilation, grou
         return None
     key = (num, channels, tuple(in_size), num_output, tuple(kernel), tuple(stride),
            tuple(pad), tuple(dilation), group, bool(bias_term), dnn.threads())
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    p = ConvPlan(*key[:10])
-    if not p.ok:
-        p = None
-    with _LOCK:
-        _CACHE[key] = p
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return p
+    return _PLANS.get(key, lambda: ConvPlan(*key[:10]))
 
 
 class ConvPlan:

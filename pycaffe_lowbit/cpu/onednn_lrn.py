@@ -12,15 +12,13 @@ input for the backward, which the caller holds (``forward`` returns them).
 WITHIN_CHANNEL is not taken: Caffe's version ignores k and divides by n^2
 through an AVE pooling, which oneDNN's does not reproduce.
 """
-import collections
 import threading
 
 import numpy as np
 
 from . import onednn as dnn
 
-_CACHE = collections.OrderedDict()
-_LOCK = threading.Lock()
+_PLANS = dnn.PlanCache()
 
 
 def plan(shape, size, alpha, beta, k):
@@ -28,18 +26,7 @@ def plan(shape, size, alpha, beta, k):
     if not dnn.available():
         return None
     key = (tuple(shape), size, alpha, beta, k, dnn.threads())
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    p = LRNPlan(shape, size, alpha, beta, k)
-    if not p.ok:
-        p = None
-    with _LOCK:
-        _CACHE[key] = p
-        while len(_CACHE) > 256:
-            _CACHE.popitem(last=False)
-    return p
+    return _PLANS.get(key, lambda: LRNPlan(shape, size, alpha, beta, k))
 
 
 class LRNPlan:

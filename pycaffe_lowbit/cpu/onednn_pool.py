@@ -16,15 +16,13 @@ MAX keeps a workspace (the argmax of each window, oneDNN's own format) from the
 forward for the backward; the caller holds it (``forward`` returns it).
 Both directions use plain NCHW (no reorders).
 """
-import collections
 import threading
 
 import numpy as np
 
 from . import onednn as dnn
 
-_CACHE = collections.OrderedDict()
-_LOCK = threading.Lock()
+_PLANS = dnn.PlanCache()
 
 
 def algorithm(method, in_size, kernel, stride, pad, out_size):
@@ -50,19 +48,10 @@ def plan(method, shape, kernel, stride, pad, out_size):
         return None
     key = (method, tuple(shape), tuple(kernel), tuple(stride), tuple(pad), tuple(out_size),
            dnn.threads())
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    alg, right = algorithm(method, shape[2:], kernel, stride, pad, out_size)
-    p = PoolPlan(alg, shape, kernel, stride, pad, right, out_size) if alg else None
-    if p is not None and not p.ok:
-        p = None
-    with _LOCK:
-        _CACHE[key] = p
-        while len(_CACHE) > 256:
-            _CACHE.popitem(last=False)
-    return p
+    def make():
+        alg, right = algorithm(method, shape[2:], kernel, stride, pad, out_size)
+        return PoolPlan(alg, shape, kernel, stride, pad, right, out_size) if alg else None
+    return _PLANS.get(key, make)
 
 
 class PoolPlan:
