@@ -19,6 +19,7 @@ from pycaffe_lowbit.layers.registry import layer_type_list
 from pycaffe_lowbit.core.net import Net, TEST
 from pycaffe_lowbit.proto import caffe_pb2
 from support import paths
+from support.calibration import calibrate_layer
 
 pytestmark = pytest.mark.skipif(
     not {"Quant", "BinaryConvolution", "TernaryConvolution"} <= set(layer_type_list()),
@@ -67,17 +68,7 @@ def _calibrate(net, rng):
     x = rng.standard_normal(net.blob_by_name("data").shape)
     net.blob_by_name("data").data[...] = x
     for i, layer in enumerate(net.layers):
-        if layer.type == "BatchNorm":
-            blob = net._blobs[net._bottom_id_vecs[i][0]].data
-            axes = (0,) + tuple(range(2, blob.ndim))
-            # statistics of other data than this batch: no pre-activation sits at 0
-            layer.blobs[0].data[...] = (blob.mean(axis=axes)
-                                        + 0.1 * rng.standard_normal(layer.blobs[0].count)) * 2
-            layer.blobs[1].data[...] = (blob.var(axis=axes) + 0.01) * 2
-            layer.blobs[2].data[...] = 2
-        if layer.type == "Scale":
-            layer.blobs[0].data[...] = rng.uniform(0.5, 1.5, layer.blobs[0].count)
-            layer.blobs[1].data[...] = rng.standard_normal(layer.blobs[1].count) * 0.1
+        calibrate_layer(net, i, layer, rng)   # other data's statistics: no pre-activation at 0
         net.forward_from_to(i, i)
 
 

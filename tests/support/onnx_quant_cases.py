@@ -18,6 +18,7 @@ from pycaffe_lowbit.core.net import Net, TEST
 from pycaffe_lowbit.deploy.pipeline import deploy_form
 from pycaffe_lowbit.formats import text
 from support import paths
+from support.calibration import calibrate_layer
 
 QUANT_TYPES = ("Quant", "QNNActivation")
 
@@ -65,17 +66,7 @@ def _calibrate(net, rng):
                 if not np.any(blob.data):
                     fan_in = max(1, blob.count // blob.shape[0]) if j == 0 else 100
                     blob.data[...] = rng.standard_normal(blob.shape) * np.sqrt(2.0 / fan_in)
-        if layer.type == "BatchNorm":
-            blob = net._blobs[net._bottom_id_vecs[i][0]].data
-            axes = (0,) + tuple(range(2, blob.ndim))
-            layer.blobs[0].data[...] = (blob.mean(axis=axes)
-                                        + 0.1 * rng.standard_normal(layer.blobs[0].count)) * 2
-            layer.blobs[1].data[...] = (blob.var(axis=axes) + 0.01) * 2
-            layer.blobs[2].data[...] = 2
-        if layer.type == "Scale":
-            layer.blobs[0].data[...] = rng.uniform(0.5, 1.5, layer.blobs[0].count)
-            if len(layer.blobs) > 1:
-                layer.blobs[1].data[...] = rng.standard_normal(layer.blobs[1].count) * 0.1
+        calibrate_layer(net, i, layer, rng)
         net.forward_from_to(i, i)
 
 
