@@ -129,8 +129,6 @@ def _fill_in_chunks(out, param, shape, rng):
         stop = min(start + CHUNK, out.size)
         out[start:stop] = draw(rng, stop - start)
     if param.type == "gaussian" and param.sparse >= 0:
-        if len(shape) < 1:
-            raise FillerError("sparse gaussian needs a blob with at least one axis")
         for start in range(0, out.size, CHUNK):       # then the keep mask, as filler_values
             stop = min(start + CHUNK, out.size)
             out[start:stop] *= rng.random(stop - start) < param.sparse / float(shape[0])
@@ -144,7 +142,6 @@ def fill(blob, param):
     if (param.type in _STREAMED and blob.count > CHUNK and 0 not in blob.shape
             and blob.data.flags.c_contiguous):
         shape = tuple(int(d) for d in blob.shape)
-        _fans(shape)
         on_host = isinstance(blob.data, np.ndarray)
         out = blob.data.reshape(-1) if on_host else np.empty(blob.count, blob.data.dtype)
         _fill_in_chunks(out, param, shape, backend.rng())

@@ -53,6 +53,7 @@ class DataTransformer:
         self.mean_values = np.asarray(param.mean_value, np.float32)
         self._warned_force = False
         self._scratch = threading.local()
+        self._channel_means = {}      # C -> the mean values as (C,) float32, for the kernel
         if param.HasField("mean_file"):
             if len(param.mean_value):
                 raise DataError("transform_param: cannot specify mean_file and mean_value "
@@ -200,11 +201,10 @@ class DataTransformer:
                 and out.dtype == np.float32 and out.flags.c_contiguous and jit.enabled())
 
     def _channel_mean(self, channels):
-        """The mean values (or zeros) as (C,) float32 for the kernel, kept per C."""
-        means = self.__dict__.setdefault("_channel_means", {})
-        if channels not in means:
-            means[channels] = cpu_transform.channel_mean(self.mean_values, channels)
-        return means[channels]
+        """The mean values (or zeros) as (C,) float32 for the kernel."""
+        if channels not in self._channel_means:
+            self._channel_means[channels] = cpu_transform.channel_mean(self.mean_values, channels)
+        return self._channel_means[channels]
 
     def _flipped(self, crop):
         """The uint8 (C, h, w) ``crop`` mirrored left-right, in this thread's scratch."""
