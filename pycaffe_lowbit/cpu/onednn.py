@@ -336,6 +336,21 @@ def buffer(md, slot=None):
     return buf[:n]
 
 
+def writable_out(array, shape):
+    """``array`` where a primitive's output may be written into it in place (a
+    C-contiguous, writeable float32 NumPy array of ``shape``), else None.
+
+    The layers pass their top's (or bottom diff's) current array: writing into
+    it, as Caffe writes into a blob's memory, takes no fresh pages and frees
+    none, where a new array would hold both for a moment (the peak) and leave
+    the old one to the allocator."""
+    if (isinstance(array, np.ndarray) and array.dtype == np.float32
+            and array.shape == tuple(shape) and array.flags.c_contiguous
+            and array.flags.writeable):
+        return array
+    return None
+
+
 class PlanCache:
     """The plans of one layer kind, least recently used dropped past ``size``.
 

@@ -142,30 +142,35 @@ class ConvPlan:
     # forward, dx, then x for the weight gradient), "c" a second layout of dy,
     # "w" the weights or their gradient. LRN and pooling use "a" and "b" too.
     # One set of a few activation-sized arrays in all, not one per role.
-    def forward(self, x, w, b=None):
-        """y (N, K, *out) = conv(x, W) + b, a new float32 array."""
+    def forward(self, x, w, b=None, out=None):
+        """y (N, K, *out) = conv(x, W) + b, float32: written into ``out`` where
+        ``onednn.writable_out`` takes it (it must not be x), else a new array."""
         prim, src_in, w_in, dst_out = self._forward_parts()
         args = {dnn.ARG_SRC: _into(src_in, x, "a"), dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
         if self.bias_term:
             args[dnn.ARG_BIAS] = _contiguous(b)
-        y = np.empty(self.y_shape, np.float32)
+        y = dnn.writable_out(out, self.y_shape)
+        y = np.empty(self.y_shape, np.float32) if y is None else y
         args[dnn.ARG_DST] = y if dst_out is None else dnn.buffer(prim.md(dnn.ARG_DST), "b")
         prim.run(args)
         if dst_out is not None:
             dst_out.run({dnn.ARG_SRC: args[dnn.ARG_DST], dnn.ARG_DST: y})
         return y
 
-    def backward(self, x, dy, w, want_dx, want_dw, want_db):
+    def backward(self, x, dy, w, want_dx, want_dw, want_db, dx_into=None):
         """(dx or None, dW or None, db or None): dx the input gradient (N, C, *S),
-        dW (K, C / g, *k) and db (K,) this batch's parameter gradients (new arrays:
-        the caller accumulates them into its diffs)."""
+        written into ``dx_into`` where ``onednn.writable_out`` takes it (not x nor
+        dy), else a new array; dW (K, C / g, *k) and db (K,) this batch's
+        parameter gradients (new arrays: the caller accumulates them into its
+        diffs)."""
         dy_cache = {}
         dx = dw = db = None
         if want_dx:
             prim, dy_in, w_in, dx_out = self._backward_data_parts()
             args = {dnn.ARG_DIFF_DST: _into(dy_in, dy, "a", dy_cache),
                     dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
-            dx = np.empty(self.x_shape, np.float32)
+            dx = dnn.writable_out(dx_into, self.x_shape)
+            dx = np.empty(self.x_shape, np.float32) if dx is None else dx
             args[dnn.ARG_DIFF_SRC] = dx if dx_out is None else dnn.buffer(
                 prim.md(dnn.ARG_DIFF_SRC), "b")
             prim.run(args)

@@ -7,8 +7,16 @@ oneDNN's ``lrn_across_channels`` computes Caffe's ACROSS_CHANNELS formula,
 (zeros outside the channels; n odd, as Caffe requires), and its exact
 gradient. Both run on the channel-blocked layout nChw16c (on plain NCHW
 oneDNN 3.2 has only its reference backward, 30x slower), with reorders from
-and to NCHW. The forward in training mode keeps a workspace and its blocked
-input for the backward, which the caller holds (``forward`` returns them).
+and to NCHW.
+
+Two ways to pair the passes, for memory. ``forward`` (training mode) returns
+its workspace (twice the input) and blocked input for ``backward``, held by the
+caller: three times the input kept per layer (Caffe keeps its scale, once the
+input), the way of an in-place LRN, whose input is gone by the backward.
+``forward_inference`` keeps nothing, and ``backward_recomputed(x, dy)`` runs
+the training forward again, a few images at a time (about CHUNK_BYTES of
+workspace), before each chunk's backward: one more forward's time, and only
+temporaries the size of a chunk.
 WITHIN_CHANNEL is not taken: Caffe's version ignores k and divides by n^2
 through an AVE pooling, which oneDNN's does not reproduce.
 """
@@ -19,6 +27,7 @@ import numpy as np
 from . import onednn as dnn
 
 _PLANS = dnn.PlanCache()
+CHUNK_BYTES = 4 << 20   # workspace per chunk of ``backward_recomputed``
 
 
 def plan(shape, size, alpha, beta, k):
@@ -50,7 +59,7 @@ class LRNPlan:
             self.fwd = dnn.Primitive(pd)
             ws = self.fwd.md(dnn.ARG_WORKSPACE)
             self.ws_bytes = ws.nbytes if ws is not None else 0
-        self._bwd = None
+        self._bwd = self._inference = None
         self._lock = threading.Lock()
         # only oneDNN's compiled kernels: below AVX2 (ONEDNN_MAX_CPU_ISA, older
         # CPUs) it has its reference loops here, slower than the layer's own path
@@ -67,8 +76,9 @@ class LRNPlan:
                              dnn.ARG_DST: out})
         return out
 
-    def _plain(self, blocked):
-        out = np.empty(self.shape, np.float32)
+    def _plain(self, blocked, into=None):
+        out = dnn.writable_out(into, self.shape)
+        out = np.empty(self.shape, np.float32) if out is None else out
         self.to_plain.run({dnn.ARG_SRC: blocked, dnn.ARG_DST: out})
         return out
 
@@ -88,6 +98,53 @@ class LRNPlan:
             args[dnn.ARG_WORKSPACE] = ws[:self.ws_bytes]
         self.fwd.run(args)
         return self._plain(args[dnn.ARG_DST]), (xb, ws)
+
+    def forward_inference(self, x, into=None):
+        """y, with no state kept (oneDNN's inference mode): written into
+        ``into`` where ``onednn.writable_out`` takes it (x may be ``into``: it
+        is copied to its blocked layout first), else a new array."""
+        with self._lock:
+            if self._inference is None:
+                pd = dnn.create_pd(dnn.lib().dnnl_lrn_forward_primitive_desc_create,
+                                   dnn.engine(), dnn.FORWARD_INFERENCE,
+                                   dnn.LRN_ACROSS_CHANNELS, self.md.ptr, self.md.ptr,
+                                   *self.params)
+                if pd is None:
+                    raise dnn.OneDNNError("no oneDNN LRN inference forward")
+                self._inference = dnn.Primitive(pd)
+        args = {dnn.ARG_SRC: self._blocked(x, "a"), dnn.ARG_DST: dnn.buffer(self.md, "b")}
+        self._inference.run(args)
+        return self._plain(args[dnn.ARG_DST], into)
+
+    def backward_recomputed(self, x, dy, into=None):
+        """dx from x and dy alone: the training forward recomputed per chunk of
+        images (its workspace about CHUNK_BYTES), then its backward. dx is
+        written into ``into`` where ``onednn.writable_out`` takes it and it
+        overlaps neither x nor dy, else it is a new array."""
+        x, dy = (np.ascontiguousarray(a, np.float32) for a in (x, dy))
+        dx = dnn.writable_out(into, self.shape)
+        if dx is None or np.may_share_memory(dx, x) or np.may_share_memory(dx, dy):
+            dx = np.empty(self.shape, np.float32)
+        per_image = max(self.ws_bytes // max(self.shape[0], 1), 1)
+        step = max(1, min(self.shape[0], CHUNK_BYTES // per_image))
+        for i in range(0, self.shape[0], step):
+            part = self if step == self.shape[0] else \
+                plan((min(step, self.shape[0] - i),) + self.shape[1:], *self.params)
+            if part is None:
+                raise dnn.OneDNNError("no oneDNN LRN for a chunk of %s" % (self.shape,))
+            xb = part._blocked(x[i:i + step], "c")
+            ws = dnn.buffer(part.fwd.md(dnn.ARG_WORKSPACE), "ws") if part.ws_bytes else None
+            args = {dnn.ARG_SRC: xb, dnn.ARG_DST: dnn.buffer(part.md, "b")}
+            if ws is not None:
+                args[dnn.ARG_WORKSPACE] = ws
+            part.fwd.run(args)
+            args = {dnn.ARG_SRC: xb, dnn.ARG_DIFF_DST: part._blocked(dy[i:i + step], "a"),
+                    dnn.ARG_DIFF_SRC: args[dnn.ARG_DST]}
+            if ws is not None:
+                args[dnn.ARG_WORKSPACE] = ws
+            part._backward_primitive().run(args)
+            part.to_plain.run({dnn.ARG_SRC: args[dnn.ARG_DIFF_SRC], dnn.ARG_DST: dx[i:i + step]})
+        return dx
 
     def backward(self, dy, state):
         """dx, a new array, from dy and the forward's state."""

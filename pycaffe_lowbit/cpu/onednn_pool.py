@@ -83,9 +83,13 @@ class PoolPlan:
         if getattr(self, "_hint", None) and dnn.lib() is not None:
             dnn.lib().dnnl_primitive_desc_destroy(self._hint)
 
-    def forward(self, x):
-        """(y, workspace or None): y (N, C, *out) a new array."""
-        y = np.empty(self.y_shape, np.float32)
+    def forward(self, x, into=None):
+        """(y, workspace or None): y (N, C, *out), written into ``into`` where
+        ``onednn.writable_out`` takes it and it does not overlap x, else a new
+        array."""
+        y = dnn.writable_out(into, self.y_shape)
+        if y is None or np.may_share_memory(y, x):
+            y = np.empty(self.y_shape, np.float32)
         args = {dnn.ARG_SRC: np.ascontiguousarray(x, np.float32), dnn.ARG_DST: y}
         ws = None
         if self.ws_bytes:

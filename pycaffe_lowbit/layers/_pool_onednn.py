@@ -30,8 +30,9 @@ def forward(layer, bottom, top):
                             layer.pad, layer.out_size)
     if plan is None:
         return False
-    y, workspace = plan.forward(x)
-    top[0].data = y
+    y, workspace = plan.forward(x, top[0].data)   # into the top's array, as Caffe
+    if y is not top[0].data:
+        top[0].data = y
     layer._onednn_pass = (plan, workspace)
     return True
 

@@ -54,3 +54,53 @@ def test_within_channel_and_engine_caffe_keep_the_layers_path():
                                          [x], dtype=np.float32)
         layer.forward(bottom, top)
         assert layer._onednn_pass is None
+
+
+def _reference_backward(x, dy, size, alpha, beta, k):
+    """Caffe's ACROSS_CHANNELS gradient in float64, windows summed directly."""
+    half, channels = (size - 1) // 2, x.shape[1]
+
+    def window(a):
+        return np.stack([a[:, max(c - half, 0):c + half + 1].sum(1) for c in range(channels)], 1)
+    s = k + alpha / size * window(x * x)
+    y = x * s ** -beta
+    return dy * s ** -beta - 2 * alpha * beta / size * x * window(dy * y / s)
+
+
+@pytest.mark.skipif(not compiled_kernels_here(), reason="oneDNN's jit LRN not on this CPU")
+def test_forward_keeps_no_state_unless_in_place(monkeypatch):
+    """A separate top: oneDNN's inference forward, nothing kept, the backward
+    recomputed in chunks (CHUNK_BYTES made small: one image, then two). In
+    place (the bottom is overwritten): oneDNN's training forward keeps its
+    workspace. Every way gives the same numbers."""
+    from pycaffe_lowbit.cpu import onednn_lrn
+    from pycaffe_lowbit.core.blob import Blob
+    text = 'type: "LRN" lrn_param { local_size: 5 alpha: 0.3 beta: 0.75 k: 2 }'
+    rng = np.random.default_rng(5)
+    shape = (3, 16, 5, 6)
+    x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
+    layer, bottom, top = build_layer(text, [x], dtype=np.float32)
+    y, dx = _run(layer, bottom, top, dy)
+    assert layer._onednn_pass[1] is None
+    np.testing.assert_allclose(dx, _reference_backward(x, dy, 5, 0.3, 0.75, 2.0),
+                               rtol=2e-5, atol=2e-6)
+
+    blob = Blob(shape, dtype=np.float32)
+    blob.data[...] = x
+    layer.reshape([blob], [blob])
+    layer.forward([blob], [blob])
+    assert layer._onednn_pass[1] is not None
+    blob.diff[...] = dy
+    layer.backward([blob], [True], [blob])
+    np.testing.assert_allclose(blob.diff, dx, rtol=1e-5, atol=1e-6)
+
+    np.testing.assert_allclose(blob.data, y, rtol=1e-6)
+
+    for chunk_images in (1, 2):
+        monkeypatch.setattr(onednn_lrn, "CHUNK_BYTES",
+                            layer._onednn_pass[0].ws_bytes // shape[0] * chunk_images)
+        layer, bottom, top = build_layer(text, [x], dtype=np.float32)
+        y2, dx2 = _run(layer, bottom, top, dy)
+        assert layer._onednn_pass[1] is None
+        np.testing.assert_allclose(y2, y, rtol=1e-6)
+        np.testing.assert_allclose(dx2, dx, rtol=1e-5, atol=1e-6)
