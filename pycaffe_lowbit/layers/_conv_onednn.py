@@ -80,7 +80,11 @@ def backward(layer, top, propagate_down, bottom):
         into = None
         if layer.reverse:   # dx = W dy (the forward convolution), dW from (dy, x)
             dy = t.diff.reshape(plan.x_shape)
-            dx = plan.forward(dy, layer._backward_weight()) if propagate_down[i] else None
+            if propagate_down[i]:
+                into = _own(bot.diff, dy)
+                dx = plan.forward(dy, layer._backward_weight(), out=into)
+            else:
+                dx = None
             dw = plan.backward(dy, bot.data.reshape(plan.y_shape), None, False, True,
                                False)[1] if want_w else None
             db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if want_b else None

@@ -211,3 +211,24 @@ def test_a_missing_library_says_so_once_and_the_layer_keeps_its_path(monkeypatch
     assert lines == ["oneDNN CPU engine off: libdnnl.so.3 not loaded (test); "
                      "using the NumPy/OpenBLAS path"]
     assert top[0].data.shape == (1, 4, 3, 3)
+
+
+@pytest.mark.parametrize("layer_type", ["Convolution", "Deconvolution"])
+def test_outputs_are_written_into_the_blobs_arrays(layer_type):
+    """As Caffe writes into a blob's memory: the top's array and the bottom's
+    diff array stay the same objects across passes (a view taken before sees
+    the new values), with the values of a fresh computation."""
+    (l32, b32, t32), (l64, b64, t64), rng = _pair(
+        (2, 4, 5, 6), "num_output: 3 kernel_size: 3 stride: 2 pad: 1", layer_type)
+    l32.reshape(b32, t32)
+    l64.reshape(b64, t64)
+    y_array, dx_array = t32[0].data, b32[0].diff
+    for _ in range(2):
+        x, dy = rng.standard_normal(b64[0].shape), rng.standard_normal(t64[0].shape)
+        b32[0].data[...] = b64[0].data[...] = x
+        ours = _run(l32, b32, t32, dy)
+        ref = _run(l64, b64, t64, dy)
+        assert t32[0].data is y_array and b32[0].diff is dx_array
+        _assert_rel(y_array, ref[0], "y")
+        _assert_rel(dx_array, ref[1], "dx")
+        _assert_rel(ours[2], ref[2], "dW")
