@@ -37,6 +37,7 @@ log = logging.getLogger("pycaffe_lowbit")
 
 # -- constants (dnnl_types.h; checked by name in tests/cpu/test_onednn.py) --------
 F32 = 3                                   # dnnl_f32
+F32_UNDEF = 0                             # dnnl_data_type_undef (a sum post-op: the dst type)
 FORMAT_ANY = 1                            # dnnl_format_tag_any
 CPU = 1                                   # dnnl_cpu engine kind
 STREAM_IN_ORDER = 1                       # dnnl_stream_in_order (default flags)

@@ -115,6 +115,11 @@ class Library:
                 [pvp, vp, i, i, vp, vp, DIMS, DIMS, DIMS, DIMS, DIMS, vp],
             "dnnl_pooling_backward_primitive_desc_create":
                 [pvp, vp, i, vp, vp, DIMS, DIMS, DIMS, DIMS, DIMS, vp, vp],
+            "dnnl_matmul_primitive_desc_create": [pvp, vp, vp, vp, vp, vp, vp],
+            "dnnl_post_ops_create": [pvp],
+            "dnnl_post_ops_destroy": [vp],
+            "dnnl_post_ops_append_sum": [vp, ctypes.c_float, ctypes.c_int32, i],
+            "dnnl_primitive_attr_set_post_ops": [vp, vp],
         }
         for name, args in status.items():
             fn = getattr(lib, name)

@@ -9,7 +9,8 @@ bottom.shape[:axis] + (num_output,). W is stored N x K, or K x N with
     dW += dY^T X  (X^T dY when transposed),   db += sum over rows of dY
 
 On NumPy, dW accumulates into the diff by one BLAS gemm with beta = 1
-(``cpu.blas.gemm_acc``: no temporary). On the kernel path (GPU, or emulated)
+(``cpu.blas.gemm_acc``: no temporary); float32 takes oneDNN where it loads
+(``_ip_onednn``: one thread pool with the convolutions). On the kernel path (GPU, or emulated)
 the products are cuBLAS through CuPy: dW and db accumulate into the diffs with
 beta = 1 (``kernels.blas``, no temporary), and the bias is added by
 im2col.cu's channel-bias kernel.
@@ -20,6 +21,7 @@ from .. import kernels
 from ..core import backend
 from ..cpu import blas as cpu_blas
 from ..kernels import blas, im2col as im2col_kernels
+from . import _ip_onednn
 from .base import Layer
 from .conv import canonical_axis
 from .registry import register
@@ -71,6 +73,8 @@ class InnerProduct(Layer):
         return w if self.transpose else w.T
 
     def forward(self, bottom, top):
+        if _ip_onednn.forward(self, bottom, top):   # oneDNN's engine (float32 on the CPU)
+            return
         xp = backend.get_array_module(bottom[0].data)
         x = bottom[0].data.reshape(self.m, self.k)
         y = xp.matmul(x, self._w(self._forward_weight()))
@@ -81,6 +85,8 @@ class InnerProduct(Layer):
         top[0].data = y.reshape(top[0].shape)
 
     def backward(self, top, propagate_down, bottom):
+        if _ip_onednn.backward(self, top, propagate_down, bottom):
+            return
         xp = backend.get_array_module(top[0].diff)
         dy = top[0].diff.reshape(self.m, self.num_output)
         on_kernels = kernels.active(dy)
