@@ -115,6 +115,10 @@ class Library:
                 [pvp, vp, i, i, vp, vp, DIMS, DIMS, DIMS, DIMS, DIMS, vp],
             "dnnl_pooling_backward_primitive_desc_create":
                 [pvp, vp, i, vp, vp, DIMS, DIMS, DIMS, DIMS, DIMS, vp, vp],
+            "dnnl_eltwise_forward_primitive_desc_create":
+                [pvp, vp, i, i, vp, vp, ctypes.c_float, ctypes.c_float, vp],
+            "dnnl_eltwise_backward_primitive_desc_create":
+                [pvp, vp, i, vp, vp, vp, ctypes.c_float, ctypes.c_float, vp, vp],
         }
         for name, args in status.items():
             fn = getattr(lib, name)
