@@ -4,8 +4,9 @@
 BatchNorm's passes are split over threads (``parallel=True``, see ``cpu.jit``)
 by (n, c) row, each thread reading its rows in memory order; a sum over a
 channel is its rows' sums added in the order of n, so results do not depend on
-the thread count. Scale's stay on one thread (measured: the parallel loops'
-sums vectorise worse, 2x slower on one thread, no faster on two).
+the thread count. Scale's forward is split the same way; its backward stays
+on one thread (measured: split by rows its sums vectorise worse, 2x slower on
+one thread, no faster on two).
 Sums accumulate in float64 (the NumPy references, in layers/batch_norm.py and
 layers/scale_bias.py, sum in the array's dtype: float32 results agree to
 rounding, about 1e-6 relative).
@@ -119,19 +120,20 @@ def bn_backward(dy, xn, std, dx):
     return _bn_backward_apply(dy, xn, a, b, std, dx)
 
 
-@njit
+@njit(parallel=True)
 def scale_forward(x, s, b, y, keep):
     n, c, l = x.shape
     has_keep = keep.shape[0] > 0
-    for i in range(n):
-        for k in range(c):
-            sk = s[k]
-            bk = b[k]
-            for j in range(l):
-                v = x[i, k, j]
-                if has_keep:
-                    keep[i, k, j] = v
-                y[i, k, j] = v * sk + bk
+    for r in prange(n * c):
+        i = r // c
+        k = r % c
+        sk = s[k]
+        bk = b[k]
+        for j in range(l):
+            v = x[i, k, j]
+            if has_keep:
+                keep[i, k, j] = v
+            y[i, k, j] = v * sk + bk
     return y
 
 
