@@ -9,6 +9,13 @@ Numba itself is imported only when a kernel is first needed (``runs()`` with
 arrays a kernel takes, or a kernel's first call), so ``import pycaffe_lowbit``
 does not pay its ~90 MiB. Kernels are compiled on first use and cached on disk
 (``cache=True``), so a later process loads them instead of compiling.
+
+A kernel made with ``parallel=True`` splits its ``prange`` loops over Numba's
+threads (the ``omp`` layer: GNU OpenMP's threads, the ones oneDNN uses); before
+each call its thread count is set to OpenMP's (``cpu.onednn.threads()``, the
+one ``OMP_NUM_THREADS`` setting), capped at ``NUMBA_NUM_THREADS``. Its module
+defines ``prange = range`` (the loop without Numba); ``numba.prange`` replaces
+it in the module's globals when the kernel is compiled.
 """
 import importlib
 import os
@@ -67,6 +74,8 @@ class LazyKernel:
     def dispatcher(self):
         """Numba's dispatcher (compiling nothing yet); ``None`` without Numba."""
         if self._dispatcher is None and available():
+            if self.options.get("parallel"):
+                self.py_func.__globals__["prange"] = _numba.prange
             self._dispatcher = _numba.njit(**self.options)(self.py_func)
         return self._dispatcher
 
@@ -76,7 +85,19 @@ class LazyKernel:
 
     def __call__(self, *args, **kwargs):
         dispatcher = self._dispatcher or self.dispatcher
+        if dispatcher is not None and self.options.get("parallel"):
+            match_threads()
         return (dispatcher or self.py_func)(*args, **kwargs)
+
+
+def match_threads():
+    """Numba's thread count for this Python thread := OpenMP's
+    (``cpu.onednn.threads()``), at most ``NUMBA_NUM_THREADS``."""
+    from . import onednn
+    n = max(1, min(onednn.threads(), _numba.config.NUMBA_NUM_THREADS))
+    if _numba.get_num_threads() != n:
+        _numba.set_num_threads(n)
+    return n
 
 
 def njit(fn=None, **options):

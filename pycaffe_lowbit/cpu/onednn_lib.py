@@ -120,6 +120,10 @@ class Library:
             "dnnl_post_ops_destroy": [vp],
             "dnnl_post_ops_append_sum": [vp, ctypes.c_float, ctypes.c_int32, i],
             "dnnl_primitive_attr_set_post_ops": [vp, vp],
+            "dnnl_eltwise_forward_primitive_desc_create":
+                [pvp, vp, i, i, vp, vp, ctypes.c_float, ctypes.c_float, vp],
+            "dnnl_eltwise_backward_primitive_desc_create":
+                [pvp, vp, i, vp, vp, vp, ctypes.c_float, ctypes.c_float, vp, vp],
         }
         for name, args in status.items():
             fn = getattr(lib, name)

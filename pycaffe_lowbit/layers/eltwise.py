@@ -55,8 +55,12 @@ class Eltwise(Layer):
             for x in xs[2:]:
                 y *= x
         elif self.op == _Op.SUM:
-            y = self._coeff(0) * xs[0] if self.coeffs[0] != 1 else xs[0].copy()
-            for i, x in enumerate(xs[1:], 1):
+            if self.coeffs[0] == 1 and self.coeffs[1] == 1:
+                y, rest = xs[0] + xs[1], 2   # one pass: the bits of a copy, then +=
+            else:
+                y = self._coeff(0) * xs[0] if self.coeffs[0] != 1 else xs[0].copy()
+                rest = 1
+            for i, x in enumerate(xs[rest:], rest):
                 y += self._coeff(i) * x if self.coeffs[i] != 1 else x
         elif self.op == _Op.MAX:
             xp = bottom[0].xp

@@ -19,6 +19,8 @@ Log, Threshold, Clip) in ``neuron_math.py``. Each computes as BVLC Caffe does.
            (axis 1; shape (C,)) or one shared slope (channel_shared; shape ());
            dx = dy ((x > 0) + a_c (x <= 0)),  da_c += sum over n, spatial of dy x (x <= 0)
 
+ReLU runs through oneDNN's eltwise_relu on float32 NumPy arrays
+(``_relu_onednn``; ``relu_param.engine: CAFFE`` keeps the NumPy code below).
 ReLU's backward reads the bottom data, as Caffe's does; in place that is y,
 whose sign is the sign of x for s >= 0. Sigmoid and TanH read the top data.
 ELU and Swish stay exact in place; BNLL reads the bottom data in backward,
@@ -30,6 +32,7 @@ from .. import kernels
 from ..core import backend, fillers
 from ..kernels import neuron as neuron_kernels
 from ..proto import caffe_pb2
+from . import _relu_onednn
 from .base import Layer
 from .registry import register
 
@@ -59,6 +62,8 @@ class ReLU(NeuronLayer):
             kernels.launch("neuron", "lowbit_relu_fwd", x.size, x.size, x, top[0].data,
                            self.negative_slope)
             return
+        if _relu_onednn.forward(self, bottom, top):   # oneDNN's multi-threaded kernel
+            return
         xp = backend.get_array_module(x)
         if self.negative_slope == 0:
             xp.maximum(x, 0, out=top[0].data)     # one pass, no temporaries
@@ -73,6 +78,8 @@ class ReLU(NeuronLayer):
         if kernels.active(x):
             kernels.launch("neuron", "lowbit_relu_bwd", x.size, x.size, dy, x, bottom[0].diff,
                            self.negative_slope)
+            return
+        if _relu_onednn.backward(self, top, bottom):
             return
         xp = backend.get_array_module(x)
         if self.negative_slope == 0:

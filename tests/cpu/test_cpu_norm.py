@@ -81,3 +81,28 @@ def test_numpy_path_when_turned_off(monkeypatch):
     assert jit.runs(bottom[0].data)
     assert not jit.runs(Blob((0, 3)).data)
     assert not jit.runs(np.arange(3))            # integers: not a float dtype
+
+
+def test_batch_norm_passes_do_not_depend_on_the_thread_count(monkeypatch):
+    """The parallel BatchNorm passes (split by (n, c) row) give the same bits on
+    one thread and on two; Numba's count follows OpenMP's (cpu.onednn.threads)."""
+    from pycaffe_lowbit.cpu import onednn
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((6, 5, 33)) * 2 + 1).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for n in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        monkeypatch.setattr(onednn, "threads", lambda n=n: n)
+        mean, var = np.empty(5), np.empty(5)
+        norm.bn_stats(x, mean, var)
+        assert numba.get_num_threads() == n
+        std = np.sqrt(var.astype(np.float32) + np.float32(1e-5))
+        xn, y, dx = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        norm.bn_normalize(x, mean.astype(np.float32), std, xn, y)
+        norm.bn_backward(dy, xn, std, dx)
+        results.append((mean, var, y, dx))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(results[0][0], x.astype(np.float64).mean(axis=(0, 2)), rtol=1e-12)
+    np.testing.assert_allclose(results[0][1], x.astype(np.float64).var(axis=(0, 2)), rtol=1e-12)

@@ -37,7 +37,8 @@ def test_constants_are_the_librarys():
     algs = {d.CONVOLUTION_DIRECT: "convolution_direct",
             d.DECONVOLUTION_DIRECT: "deconvolution_direct", d.POOLING_MAX: "pooling_max",
             d.POOLING_AVG_INCLUDE_PADDING: "pooling_avg_include_padding",
-            d.POOLING_AVG_EXCLUDE_PADDING: "pooling_avg_exclude_padding"}
+            d.POOLING_AVG_EXCLUDE_PADDING: "pooling_avg_exclude_padding",
+            d.ELTWISE_RELU: "eltwise_relu"}
     for value, name in algs.items():
         assert _name("dnnl_alg_kind2str", value) == name
 

@@ -31,6 +31,20 @@ def test_sum_default_and_coeff(xp):
     check_gradient(layer, bottom, top)
 
 
+@pytest.mark.parametrize("coeff", ["", "coeff: 1 coeff: 1 coeff: 1", "coeff: 1 coeff: 2 coeff: 1",
+                                   "coeff: 2 coeff: 1 coeff: -1"])
+def test_sum_float32_bits_are_caffes_order(coeff):
+    """float32 SUM: Caffe's order, y = c0 x0, then y += c_i x_i (products rounded first)."""
+    xs = [x.astype(np.float32) for x in _xs(3, (2, 5, 3, 3), seed=4)]
+    layer, bottom, top = build_layer('type: "Eltwise" eltwise_param { %s }' % coeff, xs,
+                                     dtype=np.float32)
+    cs = [np.float32(c) for c in (coeff.split()[1::2] or [1, 1, 1])]
+    want = cs[0] * xs[0]
+    for c, x in zip(cs[1:], xs[1:]):
+        want += c * x
+    np.testing.assert_array_equal(run_forward(layer, bottom, top)[0], want)
+
+
 def test_prod_forward(xp):
     a, b, c = _xs(3)
     layer, bottom, top = build_layer('type: "Eltwise" eltwise_param { operation: PROD }',
