@@ -8,6 +8,13 @@ pycaffe's ``list.index``, and a KeyError; ``set_input_arrays`` raises
 difference: an input of another shape than its blob (pycaffe raises "Input is
 not batch sized") reshapes the blob instead, and the next forward reshapes the
 net.
+
+GPU mode: as in pycaffe, what users get is NumPy. ``net.blobs``, ``net.params``
+and a Python layer's arguments hold each blob's ``pycaffe_view()`` (a
+``BlobView``: ``data``/``diff`` are host copies, downloaded when the device is
+ahead, uploaded before the engine's next use when written; ``core/synced.py``);
+``forward``/``backward`` return NumPy arrays. In CPU mode they are the blobs
+and their arrays themselves.
 """
 import collections
 import itertools
@@ -30,15 +37,18 @@ class Net(_net.Net):
     # -- dictionaries --------------------------------------------------------
     @property
     def blobs(self):
-        """OrderedDict blob name -> Blob, in creation order (Split blobs included)."""
-        return collections.OrderedDict(zip(self._blob_names, self._blobs))
+        """OrderedDict blob name -> Blob, in creation order (Split blobs included);
+        in GPU mode their pycaffe views (``data``/``diff`` are NumPy)."""
+        return collections.OrderedDict((name, blob.pycaffe_view())
+                                       for name, blob in zip(self._blob_names, self._blobs))
 
     @property
     def params(self):
-        """OrderedDict layer name -> list of param Blobs, for layers that have any."""
+        """OrderedDict layer name -> list of param Blobs, for layers that have
+        any (their pycaffe views in GPU mode)."""
         return collections.OrderedDict(
-            (name, layer.blobs) for name, layer in zip(self._layer_names, self.layers)
-            if len(layer.blobs))
+            (name, [blob.pycaffe_view() for blob in layer.blobs])
+            for name, layer in zip(self._layer_names, self.layers) if len(layer.blobs))
 
     @property
     def layer_dict(self):
@@ -111,7 +121,7 @@ class Net(_net.Net):
             for name, value in kwargs.items():
                 self._set_blob(name, value, "data")
         self._forward(start_ind, end_ind)
-        return {out: self.blob_by_name(out).data for out in outputs}
+        return {out: self.blob_by_name(out).host_data() for out in outputs}
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
         """Backward from ``start`` down to ``end`` (names; default all), after
@@ -132,7 +142,7 @@ class Net(_net.Net):
             for name, value in kwargs.items():
                 self._set_blob(name, value, "diff")
         self._backward(start_ind, end_ind)
-        return {out: self.blob_by_name(out).diff for out in outputs}
+        return {out: self.blob_by_name(out).host_diff() for out in outputs}
 
     def _layer_index(self, name):
         try:

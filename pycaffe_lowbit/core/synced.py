@@ -1,0 +1,97 @@
+"""SyncedArray: a device array and its host copy, Caffe's SyncedMemory in small.
+
+In GPU mode the engine computes on device arrays, while pycaffe's users read
+and write ``blob.data`` as NumPy arrays (``net.blobs['data'].data[...] = x``,
+``np.sum(net.params['ip'][0].data)``). Each device array of a Blob has a
+SyncedArray holding the host copy and a *head*, which side is current:
+
+    DEVICE  the device array is current; the host copy, if any, is stale.
+            (The state of every array the engine has touched.)
+    HOST    the host copy has been handed to user code, which may have written
+            it: the host copy is the current one.
+
+Transitions (all on one SyncedArray, shared by the blobs that share an array):
+
+    user view, head DEVICE   download device -> host copy; head = HOST
+    user view, head HOST     nothing (the host copy is current)
+    engine use, head HOST    upload host copy -> device (in place); head = DEVICE
+    engine use, head DEVICE  nothing: the fast path is this one test
+    engine assigns an array  a new SyncedArray (head DEVICE, no host copy)
+
+Caffe's third state, SYNCED (both copies equal), only pays where reads and
+writes can be told apart: Caffe's layers ask for ``gpu_data()`` (read) or
+``mutable_gpu_data()`` (write). Here every engine use of ``blob.data`` may write
+(it hands out the array), and every user view may be written (pycaffe's
+``blob.data`` is ``mutable_cpu_data()`` in Caffe too), so both copies are never
+known to be equal for longer than a transfer: the head is DEVICE or HOST. What
+that costs: an array whose view was read is uploaded at the engine's next use,
+even if it was not written; an array nobody viewed is never transferred.
+
+``TRANSFERS`` counts the copies ("upload", "download") for tests and profiles.
+"""
+import collections
+
+import numpy as np
+
+DEVICE, HOST = 0, 1
+TRANSFERS = collections.Counter()
+
+
+class SyncedArray:
+    """One device array (``device``), its host copy (``host``, None until a
+    user view asks for it) and the head (DEVICE or HOST)."""
+
+    __slots__ = ("device", "host", "head")
+
+    def __init__(self, device):
+        self.device = device
+        self.host = None
+        self.head = DEVICE
+
+    def to_host(self):
+        """The host copy, current: downloaded when the device is ahead. The
+        head becomes HOST (the caller may write the copy)."""
+        if self.head == DEVICE:
+            device, host = self.device, self.host
+            if host is None or host.shape != device.shape or host.dtype != device.dtype:
+                host = self.host = np.empty(device.shape, device.dtype)
+            if device.flags.c_contiguous:
+                device.get(out=host)
+            else:
+                host[...] = device.get()
+            TRANSFERS["download"] += 1
+            self.head = HOST
+        return self.host
+
+    def to_device(self):
+        """Upload the host copy into the device array (in place, so every view
+        of the device memory sees it); the head becomes DEVICE."""
+        device = self.device
+        if device.flags.c_contiguous:
+            device.set(self.host)
+        else:
+            device[...] = _module(device).asarray(self.host)
+        TRANSFERS["upload"] += 1
+        self.head = DEVICE
+
+
+class _NumpyArray:
+    """The SyncedArray of every NumPy blob: the array is the host, nothing to
+    sync; its head is always DEVICE, so the engine's test is the same."""
+
+    __slots__ = ()
+    head = DEVICE
+
+
+NUMPY = _NumpyArray()
+
+
+def host_view(memory, shape):
+    """``memory``'s current host copy in ``shape`` (a NumPy view, no copy)."""
+    host = memory.to_host()
+    return host if host.shape == shape else host.reshape(shape)
+
+
+def _module(device):
+    from . import backend
+    return backend.get_array_module(device)
