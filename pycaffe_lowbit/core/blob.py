@@ -227,6 +227,16 @@ class Blob:
         self._diff = self._checked(value, "diff")
         self._gmem = self._memory(self._diff)
 
+    def fill_diff(self, value):
+        """Set every diff value (``net.clear_param_diffs``); a host copy a user
+        holds gets the value too (core/synced.py, SYNCED)."""
+        if self._xp is np:
+            self.diff[...] = value
+        elif self._diff is None:
+            self.diff.fill(value)
+        else:
+            self._gmem.fill(value)      # not through ``diff``: that would upload first
+
     # -- pycaffe's host views ---------------------------------------------------
     def host_data(self):
         """``data`` as a NumPy array (pycaffe's ``blob.data``): the array itself

@@ -9,23 +9,28 @@ SyncedArray holding the host copy and a *head*, which side is current:
             (The state of every array the engine has touched.)
     HOST    the host copy has been handed to user code, which may have written
             it: the host copy is the current one.
+    SYNCED  both copies hold the same values (after ``fill``, which writes
+            both when the host copy is out).
 
 Transitions (all on one SyncedArray, shared by the blobs that share an array):
 
     user view, head DEVICE   download device -> host copy; head = HOST
     user view, head HOST     nothing (the host copy is current)
+    user view, head SYNCED   no copy; head = HOST
     engine use, head HOST    upload host copy -> device (in place); head = DEVICE
-    engine use, head DEVICE  nothing: the fast path is this one test
+    engine use, head SYNCED  no copy; head = DEVICE
+    engine use, head DEVICE  nothing: the fast path is this one test (head == 0)
+    engine fill(value)       the device array; the host copy too if it is out
+                             (head != DEVICE), then head = SYNCED
     engine assigns an array  a new SyncedArray (head DEVICE, no host copy)
 
-Caffe's third state, SYNCED (both copies equal), only pays where reads and
-writes can be told apart: Caffe's layers ask for ``gpu_data()`` (read) or
-``mutable_gpu_data()`` (write). Here every engine use of ``blob.data`` may write
-(it hands out the array), and every user view may be written (pycaffe's
-``blob.data`` is ``mutable_cpu_data()`` in Caffe too), so both copies are never
-known to be equal for longer than a transfer: the head is DEVICE or HOST. What
-that costs: an array whose view was read is uploaded at the engine's next use,
-even if it was not written; an array nobody viewed is never transferred.
+Every engine use counts as a write (it hands out the array, as Caffe's
+``mutable_gpu_data()``) and every user view as one too (pycaffe's ``blob.data``
+is ``mutable_cpu_data()`` in Caffe): reads and writes cannot be told apart, so
+SYNCED is reached only by ``fill`` (``net.clear_param_diffs()``: an array a user
+still holds shows the zeros). What that costs: an array whose view was read is
+uploaded at the engine's next use even if it was not written; an array nobody
+viewed is never copied.
 
 ``TRANSFERS`` counts the copies ("upload", "download") for tests and profiles.
 """
@@ -33,7 +38,7 @@ import collections
 
 import numpy as np
 
-DEVICE, HOST = 0, 1
+DEVICE, HOST, SYNCED = 0, 1, 2
 TRANSFERS = collections.Counter()
 
 
@@ -60,19 +65,28 @@ class SyncedArray:
             else:
                 host[...] = device.get()
             TRANSFERS["download"] += 1
-            self.head = HOST
+        self.head = HOST
         return self.host
 
     def to_device(self):
-        """Upload the host copy into the device array (in place, so every view
-        of the device memory sees it); the head becomes DEVICE."""
-        device = self.device
-        if device.flags.c_contiguous:
-            device.set(self.host)
-        else:
-            device[...] = _module(device).asarray(self.host)
-        TRANSFERS["upload"] += 1
+        """Upload a host copy that is ahead into the device array (in place, so
+        every view of the device memory sees it); the head becomes DEVICE."""
+        if self.head == HOST:
+            device = self.device
+            if device.flags.c_contiguous:
+                device.set(self.host)
+            else:
+                device[...] = _module(device).asarray(self.host)
+            TRANSFERS["upload"] += 1
         self.head = DEVICE
+
+    def fill(self, value):
+        """Set every value; when the host copy is out, there too (SYNCED), so
+        an array a user holds shows the new values."""
+        self.device.fill(value)
+        if self.head != DEVICE:
+            self.host.fill(value)
+            self.head = SYNCED
 
 
 class _NumpyArray:
