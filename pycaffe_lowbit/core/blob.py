@@ -238,21 +238,22 @@ class Blob:
             self._gmem.fill(value)      # not through ``diff``: that would upload first
 
     # -- pycaffe's host views ---------------------------------------------------
-    def host_data(self):
+    def host_data(self, write=True):
         """``data`` as a NumPy array (pycaffe's ``blob.data``): the array itself
         on the NumPy backend; in GPU mode the host copy, downloaded if the device
-        is ahead. Writes to it reach the device before the engine's next use."""
+        is ahead. Writes to it reach the device before the engine's next use.
+        ``write=False``: a read-only snapshot, never uploaded (core/synced.py)."""
         if self._xp is np:
             return self._data
-        return host_view(self._dmem, self._shape)
+        return host_view(self._dmem, self._shape, write)
 
-    def host_diff(self):
+    def host_diff(self, write=True):
         """``diff`` as a NumPy array, as ``host_data``."""
         if self._xp is np:
             return self.diff
         if self._diff is None:
             self.diff
-        return host_view(self._gmem, self._shape)
+        return host_view(self._gmem, self._shape, write)
 
     def pycaffe_view(self):
         """What pycaffe's users get for this blob: the blob itself on the NumPy

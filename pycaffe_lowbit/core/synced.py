@@ -9,14 +9,18 @@ SyncedArray holding the host copy and a *head*, which side is current:
             (The state of every array the engine has touched.)
     HOST    the host copy has been handed to user code, which may have written
             it: the host copy is the current one.
-    SYNCED  both copies hold the same values (after ``fill``, which writes
-            both when the host copy is out).
+    SYNCED  both copies hold the same values: after a read-only snapshot
+            (what ``net.forward()``/``backward()`` return), or a ``fill`` that
+            wrote both.
 
 Transitions (all on one SyncedArray, shared by the blobs that share an array):
 
     user view, head DEVICE   download device -> host copy; head = HOST
     user view, head HOST     nothing (the host copy is current)
     user view, head SYNCED   no copy; head = HOST
+    snapshot, head DEVICE    download; head = SYNCED (the array handed out is
+                             read-only: nothing to upload later)
+    snapshot, other heads    no copy, head unchanged
     engine use, head HOST    upload host copy -> device (in place); head = DEVICE
     engine use, head SYNCED  no copy; head = DEVICE
     engine use, head DEVICE  nothing: the fast path is this one test (head == 0)
@@ -27,8 +31,10 @@ Transitions (all on one SyncedArray, shared by the blobs that share an array):
 Every engine use counts as a write (it hands out the array, as Caffe's
 ``mutable_gpu_data()``) and every user view as one too (pycaffe's ``blob.data``
 is ``mutable_cpu_data()`` in Caffe): reads and writes cannot be told apart, so
-SYNCED is reached only by ``fill`` (``net.clear_param_diffs()``: an array a user
-still holds shows the zeros). What that costs: an array whose view was read is
+SYNCED is reached only where the package knows: read-only snapshots (a training
+loop of ``net.forward(); net.backward()`` downloads the outputs and uploads
+nothing) and ``fill`` (``net.clear_param_diffs()``: an array a user still holds
+shows the zeros). What that costs: an array whose writable view was read is
 uploaded at the engine's next use even if it was not written; an array nobody
 viewed is never copied.
 
@@ -53,9 +59,10 @@ class SyncedArray:
         self.host = None
         self.head = DEVICE
 
-    def to_host(self):
+    def to_host(self, write=True):
         """The host copy, current: downloaded when the device is ahead. The
-        head becomes HOST (the caller may write the copy)."""
+        head becomes HOST (the caller may write the copy), or, without
+        ``write``, SYNCED after a download."""
         if self.head == DEVICE:
             device, host = self.device, self.host
             if host is None or host.shape != device.shape or host.dtype != device.dtype:
@@ -65,7 +72,9 @@ class SyncedArray:
             else:
                 host[...] = device.get()
             TRANSFERS["download"] += 1
-        self.head = HOST
+            self.head = SYNCED
+        if write:
+            self.head = HOST
         return self.host
 
     def to_device(self):
@@ -100,10 +109,15 @@ class _NumpyArray:
 NUMPY = _NumpyArray()
 
 
-def host_view(memory, shape):
-    """``memory``'s current host copy in ``shape`` (a NumPy view, no copy)."""
-    host = memory.to_host()
-    return host if host.shape == shape else host.reshape(shape)
+def host_view(memory, shape, write=True):
+    """``memory``'s current host copy in ``shape`` (a NumPy view, no copy);
+    without ``write`` a read-only snapshot (SYNCED, see above)."""
+    host = memory.to_host(write)
+    if write:
+        return host if host.shape == shape else host.reshape(shape)
+    view = host.reshape(shape)
+    view.flags.writeable = False
+    return view
 
 
 def _module(device):

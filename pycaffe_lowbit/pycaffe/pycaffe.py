@@ -13,8 +13,9 @@ GPU mode: as in pycaffe, what users get is NumPy. ``net.blobs``, ``net.params``
 and a Python layer's arguments hold each blob's ``pycaffe_view()`` (a
 ``BlobView``: ``data``/``diff`` are host copies, downloaded when the device is
 ahead, uploaded before the engine's next use when written; ``core/synced.py``);
-``forward``/``backward`` return NumPy arrays. In CPU mode they are the blobs
-and their arrays themselves.
+``forward``/``backward`` return NumPy arrays, read-only snapshots in GPU mode
+(write through ``net.blobs[name].data``; a training loop then uploads nothing).
+In CPU mode they are the blobs and their arrays themselves.
 """
 import collections
 import itertools
@@ -105,7 +106,8 @@ class Net(_net.Net):
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """Forward from layer ``start`` to ``end`` (names; default all), after
         copying ``kwargs`` (input name -> array) into the input blobs. Returns
-        {name: data} for the outputs (or ``end``'s tops) and ``blobs``."""
+        {name: data} for the outputs (or ``end``'s tops) and ``blobs``: NumPy
+        arrays (in GPU mode read-only host snapshots)."""
         blobs = list(blobs or [])
         start_ind = self._layer_index(start) if start is not None else 0
         if end is not None:
@@ -121,12 +123,13 @@ class Net(_net.Net):
             for name, value in kwargs.items():
                 self._set_blob(name, value, "data")
         self._forward(start_ind, end_ind)
-        return {out: self.blob_by_name(out).host_data() for out in outputs}
+        return {out: self.blob_by_name(out).host_data(write=False) for out in outputs}
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
         """Backward from ``start`` down to ``end`` (names; default all), after
         copying ``kwargs`` (output name -> diff) into the output diffs. Returns
-        {name: diff} for the inputs (or ``end``'s bottoms) and ``diffs``."""
+        {name: diff} for the inputs (or ``end``'s bottoms) and ``diffs``, NumPy
+        arrays as ``forward``'s."""
         diffs = list(diffs or [])
         start_ind = self._layer_index(start) if start is not None else len(self.layers) - 1
         if end is not None:
@@ -142,7 +145,7 @@ class Net(_net.Net):
             for name, value in kwargs.items():
                 self._set_blob(name, value, "diff")
         self._backward(start_ind, end_ind)
-        return {out: self.blob_by_name(out).host_diff() for out in outputs}
+        return {out: self.blob_by_name(out).host_diff(write=False) for out in outputs}
 
     def _layer_index(self, name):
         try:
