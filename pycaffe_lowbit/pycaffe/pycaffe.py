@@ -53,7 +53,11 @@ class Net(_net.Net):
 
     @property
     def layer_dict(self):
-        return collections.OrderedDict(zip(self._layer_names, self.layers))
+        """OrderedDict layer name -> layer; in GPU mode a ``LayerView`` whose
+        ``blobs`` are pycaffe views (``net.layers`` is the engine's own list: its
+        layers' ``blobs`` hold device arrays)."""
+        return collections.OrderedDict(
+            (name, _layer_view(layer)) for name, layer in zip(self._layer_names, self.layers))
 
     @property
     def blob_loss_weights(self):
@@ -234,6 +238,46 @@ class Net(_net.Net):
         except LayerSetupError as exc:
             raise InputArraysError(str(exc)) from None
 
+
+
+def _layer_view(layer):
+    """``layer`` itself when its blobs are NumPy (or it has none), else its
+    LayerView (made once)."""
+    if not len(layer.blobs) or all(b.pycaffe_view() is b for b in layer.blobs):
+        return layer
+    view = layer.__dict__.get("_pycaffe_view")
+    if view is None:
+        view = layer.__dict__["_pycaffe_view"] = LayerView(layer)
+    return view
+
+
+class LayerView:
+    """A layer as pycaffe shows it in GPU mode: ``blobs`` is the list of its
+    blobs' pycaffe views (NumPy ``data``/``diff``); every other attribute is the
+    layer's (``type``, a Python layer's own state...). ``isinstance`` sees the
+    layer's class."""
+
+    __slots__ = ("_layer",)
+
+    def __init__(self, layer):
+        object.__setattr__(self, "_layer", layer)
+
+    @property
+    def __class__(self):
+        return type(self._layer)
+
+    @property
+    def blobs(self):
+        return [b.pycaffe_view() for b in self._layer.blobs]
+
+    def __getattr__(self, name):
+        return getattr(self._layer, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._layer, name, value)
+
+    def __repr__(self):
+        return repr(self._layer)
 
 
 def _num_items(kwargs):

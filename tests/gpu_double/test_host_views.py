@@ -292,3 +292,14 @@ def test_on_the_numpy_backend_the_view_is_the_blob():
     net.forward(data=feed(7)[0], label=feed(7)[1])
     net.blobs["ip2"].data[...] = 1
     assert transfers() == before
+
+
+def test_layer_dict_gives_pycaffe_views_and_net_layers_the_engines_blobs(cupy_double):
+    net = mlp()
+    layer = net.layer_dict["ip1"]
+    assert layer.type == "InnerProduct" and isinstance(layer, type(net.layers[1]))
+    assert net.layer_dict["ip1"] is layer and net.layer_dict["relu1"] is net.layers[2]
+    assert type(layer.blobs[0].data) is np.ndarray
+    layer.blobs[0].data[...] = 1
+    assert type(net.layers[1].blobs[0].data) is cupy_double.ndarray     # the engine's list
+    assert (net.layers[1].blobs[0].data.get() == 1).all()
