@@ -174,11 +174,9 @@ class Blob:
         if shape == self._shape:
             return
         if int(np.prod(shape, dtype=np.int64)) == self.count:
-            # The same values in a new shape: a view of the same memory (its host
-            # copy, current or ahead, stays valid), or a copy with a memory of its own.
-            self._data = self._reshaped(self.data, self._dmem, shape, "_dmem")
+            self._data = self._reshaped(self._data, "_dmem", shape)
             if self._diff is not None:
-                self._diff = self._reshaped(self.diff, self._gmem, shape, "_gmem")
+                self._diff = self._reshaped(self._diff, "_gmem", shape)
         else:
             self._data = _zeros(self._xp, shape, self._dtype, self)
             self._dmem = self._memory(self._data)
@@ -186,12 +184,17 @@ class Blob:
             self._gmem = NUMPY
         self._shape = shape
 
-    def _reshaped(self, array, memory, shape, slot):
-        if not array.flags.c_contiguous:      # reshape copies: a memory of its own
-            array = array.reshape(shape)
-            setattr(self, slot, self._memory(array))
-            return array
-        return array.reshape(shape)
+    def _reshaped(self, array, slot, shape):
+        """The same values in ``shape``: a view of the same memory (its head and
+        host copy unchanged), or, where reshaping copies, a memory of its own."""
+        if array.flags.c_contiguous:
+            return array.reshape(shape)
+        memory = getattr(self, slot)
+        if memory.head:
+            memory.to_device()
+        array = array.reshape(shape)
+        setattr(self, slot, self._memory(array))
+        return array
 
     # -- arrays --------------------------------------------------------------
     @property

@@ -211,8 +211,10 @@ def test_reshape_keeps_or_reallocates_the_host_copy(cupy_double):
     blob = Blob((2, 3))
     view = blob.pycaffe_view()
     view.data[...] = np.arange(6).reshape(2, 3)
-    blob.reshape(3, 2)                             # same count: the same memory
+    before = transfers()
+    blob.reshape(3, 2)                             # same count: the same memory and head
     np.testing.assert_array_equal(view.data, np.arange(6).reshape(3, 2))
+    assert transfers() == before
     np.testing.assert_array_equal(blob.data.get(), np.arange(6).reshape(3, 2))
     view.data[...] = 5
     blob.reshape(4, 2)                             # a new count: new zeros
