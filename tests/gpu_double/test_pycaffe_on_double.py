@@ -1,5 +1,6 @@
-"""pycaffe in GPU mode on the CuPy double: blobs live on the device and their
-views behave as CuPy arrays; Python layers, NetSpec nets, weights saved from
+"""pycaffe in GPU mode on the CuPy double: blobs live on the device (the
+engine's arrays follow CuPy's rules) while pycaffe's views are NumPy, as in
+Caffe (their state machine: test_host_views.py); Python layers, NetSpec nets, weights saved from
 device arrays, snapshots and resumes, the fused solver update and the image
 data layers all take their device branches (``cupy_double`` fixture)."""
 import os
