@@ -89,7 +89,6 @@ def upstream_files():
     return files, ARCHIVE
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["cpu", pytest.param("gpu", marks=pytest.mark.double)])
 def test_caffes_own_pycaffe_tests_pass(mode, tmp_path):
     files, source = upstream_files()
