@@ -48,7 +48,7 @@ class Net(_net.Net):
         """OrderedDict layer name -> list of param Blobs, for layers that have
         any (their pycaffe views in GPU mode)."""
         return collections.OrderedDict(
-            (name, [blob.pycaffe_view() for blob in layer.blobs])
+            (name, _views(layer.blobs))
             for name, layer in zip(self._layer_names, self.layers) if len(layer.blobs))
 
     @property
@@ -240,10 +240,16 @@ class Net(_net.Net):
 
 
 
+def _views(blobs):
+    """``blobs``' pycaffe views: the list itself when they are NumPy blobs."""
+    views = [b.pycaffe_view() for b in blobs]
+    return blobs if all(v is b for v, b in zip(views, blobs)) else views
+
+
 def _layer_view(layer):
     """``layer`` itself when its blobs are NumPy (or it has none), else its
     LayerView (made once)."""
-    if not len(layer.blobs) or all(b.pycaffe_view() is b for b in layer.blobs):
+    if _views(layer.blobs) is layer.blobs:
         return layer
     view = layer.__dict__.get("_pycaffe_view")
     if view is None:
@@ -268,7 +274,7 @@ class LayerView:
 
     @property
     def blobs(self):
-        return [b.pycaffe_view() for b in self._layer.blobs]
+        return _views(self._layer.blobs)
 
     def __getattr__(self, name):
         return getattr(self._layer, name)

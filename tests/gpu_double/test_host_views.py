@@ -289,7 +289,8 @@ def test_on_the_numpy_backend_the_view_is_the_blob():
     blob = net.blob_by_name("data")
     assert net.blobs["data"] is blob and blob.pycaffe_view() is blob
     assert net.blobs["data"].data is blob.data                # zero copy
-    assert net.params["ip1"][0] is net.layer_by_name("ip1").blobs[0]
+    assert net.params["ip1"] is net.layer_by_name("ip1").blobs        # the list itself
+    assert net.layer_dict["ip1"] is net.layer_by_name("ip1")
     before = transfers()
     net.forward(data=feed(7)[0], label=feed(7)[1])
     net.blobs["ip2"].data[...] = 1
