@@ -115,7 +115,8 @@ class Blob:
         self._view = None
 
     def _memory(self, array):
-        """A SyncedArray for a new device array (NUMPY, never synced, on the host)."""
+        """The SyncedArray of a new array of this blob (NUMPY for a NumPy one:
+        it is its own host copy)."""
         return NUMPY if self._xp is np else SyncedArray(array)
 
     # -- shape ---------------------------------------------------------------

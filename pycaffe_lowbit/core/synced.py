@@ -50,7 +50,7 @@ TRANSFERS = collections.Counter()
 
 class SyncedArray:
     """One device array (``device``), its host copy (``host``, None until a
-    user view asks for it) and the head (DEVICE or HOST)."""
+    user view asks for it) and the head (DEVICE, HOST or SYNCED)."""
 
     __slots__ = ("device", "host", "head")
 
