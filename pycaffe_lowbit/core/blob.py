@@ -17,12 +17,22 @@ A blob larger than the machine's memory (a typo'd ``num_output: 1000000000``),
 or in GPU mode than the device's, is refused before the allocator tries:
 ``BlobTooLargeError`` (a MemoryError, as pycaffe's std::bad_alloc) with the
 shape and the bytes it would need; the net adds the layer and the top.
+
+Host views in GPU mode (``core/synced.py``): the engine works on the device
+arrays ``data``/``diff``; pycaffe's users get ``blob.pycaffe_view()`` (what
+``net.blobs``, ``net.params`` and a Python layer's arguments hold), whose
+``data``/``diff`` are NumPy arrays kept in step with the device as Caffe's
+SyncedMemory does. Each array has a ``SyncedArray`` (shared by blobs that share
+it); the engine's ``data``/``diff`` check its head (one attribute test) and
+upload a host copy that is ahead. On the NumPy backend there is nothing to
+sync: the view is the blob itself.
 """
 import os
 
 import numpy as np
 
 from . import backend
+from .synced import NUMPY, SyncedArray, host_view
 
 
 def _shape_tuple(shape):
@@ -99,7 +109,15 @@ class Blob:
         self._dtype = np.dtype(dtype or backend.default_dtype())
         self._shape = _shape_tuple(shape)
         self._data = _zeros(self._xp, self._shape, self._dtype)
+        self._dmem = self._memory(self._data)
         self._diff = None
+        self._gmem = NUMPY
+        self._view = None
+
+    def _memory(self, array):
+        """The SyncedArray of a new array of this blob (NUMPY for a NumPy one:
+        it is its own host copy)."""
+        return NUMPY if self._xp is np else SyncedArray(array)
 
     # -- shape ---------------------------------------------------------------
     @property
@@ -157,27 +175,49 @@ class Blob:
         if shape == self._shape:
             return
         if int(np.prod(shape, dtype=np.int64)) == self.count:
-            self._data = self._data.reshape(shape)
+            self._data = self._reshaped(self._data, "_dmem", shape)
             if self._diff is not None:
-                self._diff = self._diff.reshape(shape)
+                self._diff = self._reshaped(self._diff, "_gmem", shape)
         else:
             self._data = _zeros(self._xp, shape, self._dtype, self)
+            self._dmem = self._memory(self._data)
             self._diff = None
+            self._gmem = NUMPY
         self._shape = shape
+
+    def _reshaped(self, array, slot, shape):
+        """The same values in ``shape``: a view of the same memory (its head and
+        host copy unchanged), or, where reshaping copies, a memory of its own."""
+        if array.flags.c_contiguous:
+            return array.reshape(shape)
+        memory = getattr(self, slot)
+        if memory.head:
+            memory.to_device()
+        array = array.reshape(shape)
+        setattr(self, slot, self._memory(array))
+        return array
 
     # -- arrays --------------------------------------------------------------
     @property
     def data(self):
+        """The engine's array (a device array in GPU mode); a host copy ahead of
+        it (written through the pycaffe view) is uploaded first."""
+        if self._dmem.head:
+            self._dmem.to_device()
         return self._data
 
     @data.setter
     def data(self, value):
         self._data = self._checked(value, "data")
+        self._dmem = self._memory(self._data)
 
     @property
     def diff(self):
-        if self._diff is None:
+        if self._gmem.head:
+            self._gmem.to_device()
+        elif self._diff is None:
             self._diff = _zeros(self._xp, self._shape, self._dtype, self)
+            self._gmem = self._memory(self._diff)
         return self._diff
 
     @property
@@ -189,6 +229,44 @@ class Blob:
     @diff.setter
     def diff(self, value):
         self._diff = self._checked(value, "diff")
+        self._gmem = self._memory(self._diff)
+
+    def fill_diff(self, value):
+        """Set every diff value (``net.clear_param_diffs``); a host copy a user
+        holds gets the value too (core/synced.py, SYNCED)."""
+        if self._xp is np:
+            self.diff[...] = value
+        elif self._diff is None:
+            self.diff.fill(value)
+        else:
+            self._gmem.fill(value)      # not through ``diff``: that would upload first
+
+    # -- pycaffe's host views ---------------------------------------------------
+    def host_data(self, write=True):
+        """``data`` as a NumPy array (pycaffe's ``blob.data``): the array itself
+        on the NumPy backend; in GPU mode the host copy, downloaded if the device
+        is ahead. Writes to it reach the device before the engine's next use.
+        ``write=False``: a read-only snapshot, never uploaded (core/synced.py)."""
+        if self._xp is np:
+            return self._data
+        return host_view(self._dmem, self._shape, write)
+
+    def host_diff(self, write=True):
+        """``diff`` as a NumPy array, as ``host_data``."""
+        if self._xp is np:
+            return self.diff
+        if self._diff is None:
+            self.diff
+        return host_view(self._gmem, self._shape, write)
+
+    def pycaffe_view(self):
+        """What pycaffe's users get for this blob: the blob itself on the NumPy
+        backend, else its ``BlobView`` (``data``/``diff`` are NumPy arrays)."""
+        if self._xp is np:
+            return self
+        if self._view is None:
+            self._view = BlobView(self)
+        return self._view
 
     def _checked(self, value, what):
         """``value`` as this blob's array: its shape, cast to its dtype, on its
@@ -205,36 +283,94 @@ class Blob:
     def astype(self, dtype):
         """Convert both arrays to ``dtype`` in this blob."""
         self._dtype = np.dtype(dtype)
-        self._data = self._data.astype(self._dtype)
+        self._data = self.data.astype(self._dtype)
+        self._dmem = self._memory(self._data)
         if self._diff is not None:
-            self._diff = self._diff.astype(self._dtype)
+            self._diff = self.diff.astype(self._dtype)
+            self._gmem = self._memory(self._diff)
 
     def set_values(self, values):
         """Copy host (NumPy) ``values`` of this blob's shape into ``data``, cast to
         the blob's dtype and moved to its device."""
-        self._data[...] = backend.to_device(values.astype(self._dtype, copy=False), self._xp)
+        self.data[...] = backend.to_device(values.astype(self._dtype, copy=False), self._xp)
 
     def share_data(self, other):
-        """Use ``other``'s data array (viewed in this blob's shape)."""
+        """Use ``other``'s data array (viewed in this blob's shape) and its
+        SyncedArray, as Caffe's ShareData shares the SyncedMemory."""
+        other = getattr(other, "_blob", other)          # a BlobView: its blob
         if other.count != self.count:
             raise ValueError("share_data: counts differ (%d vs %d)"
                              % (other.count, self.count))
         self._data = other.data.reshape(self._shape)
+        self._dmem = other._dmem
 
     def share_diff(self, other):
+        other = getattr(other, "_blob", other)
         if other.count != self.count:
             raise ValueError("share_diff: counts differ (%d vs %d)"
                              % (other.count, self.count))
         self._diff = other.diff.reshape(self._shape)
+        self._gmem = other._gmem
 
     def to(self, xp):
         """Move both arrays to array module ``xp`` (numpy or cupy)."""
         if xp is self._xp:
             return
-        self._data = backend.to_device(self._data, xp)
-        if self._diff is not None:
-            self._diff = backend.to_device(self._diff, xp)
+        data = backend.to_device(self.data, xp)
+        diff = None if self._diff is None else backend.to_device(self.diff, xp)
         self._xp = xp
+        self._data, self._dmem = data, self._memory(data)
+        self._diff, self._gmem = diff, (NUMPY if diff is None else self._memory(diff))
+        self._view = None
 
     def __repr__(self):
         return "Blob(shape=%s, dtype=%s)" % (self._shape, self._dtype.name)
+
+
+class BlobView:
+    """pycaffe's face of a device Blob: ``data`` and ``diff`` are NumPy arrays,
+    as Caffe's ``blob.data`` (its ``mutable_cpu_data``) always is.
+
+    Reading ``view.data`` downloads the values if the device is ahead and from
+    then on counts the host copy as the newer one (the caller may write it:
+    ``view.data[...] = x``); the engine's next use of the blob uploads it. Hold
+    the array only until the next forward/backward/solver step: after it, read
+    ``view.data`` again (Caffe's pycaffe behaves the same). Assigning
+    (``view.data = array``) copies into the blob; everything else (``shape``,
+    ``reshape``, ``count``, ``num``...) is the Blob's. ``isinstance(view, Blob)``
+    holds.
+    """
+
+    __slots__ = ("_blob",)
+
+    def __init__(self, blob):
+        object.__setattr__(self, "_blob", blob)
+
+    @property
+    def __class__(self):                  # isinstance(view, Blob)
+        return Blob
+
+    @property
+    def data(self):
+        return self._blob.host_data()
+
+    @data.setter
+    def data(self, value):
+        self._blob.data = value
+
+    @property
+    def diff(self):
+        return self._blob.host_diff()
+
+    @diff.setter
+    def diff(self, value):
+        self._blob.diff = value
+
+    def __getattr__(self, name):
+        return getattr(self._blob, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._blob, name, value)
+
+    def __repr__(self):
+        return repr(self._blob)

@@ -93,7 +93,7 @@ class NetParams:
 
     def clear_param_diffs(self):
         for p in self.learnable_params:
-            p.diff[...] = 0
+            p.fill_diff(0)
 
     def share_with(self, other):
         """Use ``other``'s param arrays for layers of the same name (Caffe's

@@ -19,9 +19,11 @@ same object, same traceback), with a note naming the layer and the method
 both are also ``LayerSetupError``.
 
 GPU mode, as Caffe: a Python layer has only a CPU implementation, so its
-bottoms, tops and own blobs are NumPy arrays inside its methods (Caffe syncs
-them to the host); they go back to the device after the call. User code
-written for pycaffe (``top[0].data[...] = numpy_array``) runs unchanged.
+bottoms, tops and own blobs are NumPy arrays inside its methods: it is given
+the blobs' pycaffe views (``Blob.pycaffe_view``: host copies, downloaded when
+read, uploaded before the next layer uses what was written; core/synced.py).
+The blobs stay on the device. User code written for pycaffe
+(``top[0].data[...] = numpy_array``) runs unchanged.
 
 Security: a net definition with a ``Python`` layer imports the module it
 names and runs its code (at import, and in every method), exactly as Caffe
@@ -30,7 +32,6 @@ from. Nothing else in a prototxt, caffemodel or solver state runs code.
 """
 import importlib
 
-import numpy as np
 
 from ..core import backend
 from ..core.blob import Blob
@@ -48,20 +49,45 @@ class PythonLayerClassError(LayerSetupError, AttributeError):
 
 
 class BlobVec(list):
-    """pycaffe's blob vector: a list of Blobs with ``add_blob(*shape)``."""
+    """The layer's own blobs (the engine's Blobs), with ``add_blob(*shape)``."""
 
     def __init__(self, dtype=None):
         super().__init__()
         self._dtype = dtype
+        self.xp = None          # where new blobs go: the net's arrays' module
 
     def add_blob(self, *shape):
-        """A new learnable blob, on the host: it is made inside one of the
-        layer's methods, which see host arrays (it joins the device after)."""
+        """A new learnable blob (zeros) beside the layer's bottoms and tops."""
         if len(shape) == 1 and not isinstance(shape[0], int):
             shape = tuple(shape[0])
-        blob = Blob(shape, dtype=self._dtype, xp=np)
+        blob = Blob(shape, dtype=self._dtype, xp=self.xp or backend.array_module())
         self.append(blob)
         return blob
+
+
+class UserBlobVec:
+    """pycaffe's ``self.blobs`` in a Python layer: the layer's BlobVec seen
+    through pycaffe views (``len``, indexing, iteration, ``add_blob``)."""
+
+    def __init__(self, blobs):
+        self._blobs = blobs
+
+    def add_blob(self, *shape):
+        return self._blobs.add_blob(*shape).pycaffe_view()
+
+    def __len__(self):
+        return len(self._blobs)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [b.pycaffe_view() for b in self._blobs[index]]
+        return self._blobs[index].pycaffe_view()
+
+    def __iter__(self):
+        return (b.pycaffe_view() for b in self._blobs)
+
+    def __repr__(self):
+        return "UserBlobVec(%r)" % (list(self._blobs),)
 
 
 class PyLayer:
@@ -104,11 +130,11 @@ class PythonLayer(Layer):
         impl.param_str = pp.param_str
         impl.phase = self.phase
         preloaded = self.blobs
-        impl.blobs = BlobVec(self.dtype)
-        impl.blobs.extend(preloaded)
+        self.blobs = BlobVec(self.dtype)
+        self.blobs.extend(preloaded)
+        impl.blobs = UserBlobVec(self.blobs)
         impl.layer_param = param
         self.__dict__["impl"] = impl
-        self.blobs = impl.blobs
 
     def __getattr__(self, name):
         impl = self.__dict__.get("impl")
@@ -117,24 +143,19 @@ class PythonLayer(Layer):
         return getattr(impl, name)
 
     def _call(self, method, *args):
-        """The user's ``method``, on host blobs; what it raises goes on
-        unchanged, marked."""
-        own = {id(b) for b in self.blobs}
-        moved = _to_host([b for a in args if isinstance(a, list) for b in a
-                          if isinstance(b, Blob)] + list(self.blobs))
+        """The user's ``method``, on the blobs' pycaffe views (NumPy arrays);
+        what it raises goes on unchanged, marked."""
+        blobs = [b for a in args if isinstance(a, list) for b in a if isinstance(b, Blob)]
+        if blobs:
+            self.blobs.xp = blobs[0].xp
+        args = [[b.pycaffe_view() if isinstance(b, Blob) else b for b in a]
+                if isinstance(a, list) else a for a in args]
         try:
             getattr(self.impl, method)(*args)
         except Exception as exc:
             pp = self.param.python_param
             mark_user_error(exc, self.name, method, "%s.%s" % (pp.module, pp.layer))
             raise
-        finally:
-            for blob, xp in moved:
-                blob.to(xp)
-            device = moved[0][1] if moved else backend.array_module()
-            for blob in self.blobs:
-                if id(blob) not in own:       # added by the call (add_blob): to the device
-                    blob.to(device)
 
     def layer_setup(self, bottom, top):
         self._call("setup", bottom, top)
@@ -147,14 +168,3 @@ class PythonLayer(Layer):
 
     def backward(self, top, propagate_down, bottom):
         self._call("backward", top, list(propagate_down), bottom)
-
-
-def _to_host(blobs):
-    """Move device blobs to NumPy (each once); [(blob, its array module)]."""
-    moved, seen = [], set()
-    for blob in blobs:
-        if id(blob) not in seen and blob.xp is not np:
-            seen.add(id(blob))
-            moved.append((blob, blob.xp))
-            blob.to(np)
-    return moved

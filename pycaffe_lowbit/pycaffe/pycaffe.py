@@ -8,6 +8,14 @@ pycaffe's ``list.index``, and a KeyError; ``set_input_arrays`` raises
 difference: an input of another shape than its blob (pycaffe raises "Input is
 not batch sized") reshapes the blob instead, and the next forward reshapes the
 net.
+
+GPU mode: as in pycaffe, what users get is NumPy. ``net.blobs``, ``net.params``
+and a Python layer's arguments hold each blob's ``pycaffe_view()`` (a
+``BlobView``: ``data``/``diff`` are host copies, downloaded when the device is
+ahead, uploaded before the engine's next use when written; ``core/synced.py``);
+``forward``/``backward`` return NumPy arrays, read-only snapshots in GPU mode
+(write through ``net.blobs[name].data``; a training loop then uploads nothing).
+In CPU mode they are the blobs and their arrays themselves.
 """
 import collections
 import itertools
@@ -30,19 +38,26 @@ class Net(_net.Net):
     # -- dictionaries --------------------------------------------------------
     @property
     def blobs(self):
-        """OrderedDict blob name -> Blob, in creation order (Split blobs included)."""
-        return collections.OrderedDict(zip(self._blob_names, self._blobs))
+        """OrderedDict blob name -> Blob, in creation order (Split blobs included);
+        in GPU mode their pycaffe views (``data``/``diff`` are NumPy)."""
+        return collections.OrderedDict((name, blob.pycaffe_view())
+                                       for name, blob in zip(self._blob_names, self._blobs))
 
     @property
     def params(self):
-        """OrderedDict layer name -> list of param Blobs, for layers that have any."""
+        """OrderedDict layer name -> list of param Blobs, for layers that have
+        any (their pycaffe views in GPU mode)."""
         return collections.OrderedDict(
-            (name, layer.blobs) for name, layer in zip(self._layer_names, self.layers)
-            if len(layer.blobs))
+            (name, _views(layer.blobs))
+            for name, layer in zip(self._layer_names, self.layers) if len(layer.blobs))
 
     @property
     def layer_dict(self):
-        return collections.OrderedDict(zip(self._layer_names, self.layers))
+        """OrderedDict layer name -> layer; in GPU mode a ``LayerView`` whose
+        ``blobs`` are pycaffe views (``net.layers`` is the engine's own list: its
+        layers' ``blobs`` hold device arrays)."""
+        return collections.OrderedDict(
+            (name, _layer_view(layer)) for name, layer in zip(self._layer_names, self.layers))
 
     @property
     def blob_loss_weights(self):
@@ -95,7 +110,8 @@ class Net(_net.Net):
     def forward(self, blobs=None, start=None, end=None, **kwargs):
         """Forward from layer ``start`` to ``end`` (names; default all), after
         copying ``kwargs`` (input name -> array) into the input blobs. Returns
-        {name: data} for the outputs (or ``end``'s tops) and ``blobs``."""
+        {name: data} for the outputs (or ``end``'s tops) and ``blobs``: NumPy
+        arrays (in GPU mode read-only host snapshots)."""
         blobs = list(blobs or [])
         start_ind = self._layer_index(start) if start is not None else 0
         if end is not None:
@@ -111,12 +127,13 @@ class Net(_net.Net):
             for name, value in kwargs.items():
                 self._set_blob(name, value, "data")
         self._forward(start_ind, end_ind)
-        return {out: self.blob_by_name(out).data for out in outputs}
+        return {out: self.blob_by_name(out).host_data(write=False) for out in outputs}
 
     def backward(self, diffs=None, start=None, end=None, **kwargs):
         """Backward from ``start`` down to ``end`` (names; default all), after
         copying ``kwargs`` (output name -> diff) into the output diffs. Returns
-        {name: diff} for the inputs (or ``end``'s bottoms) and ``diffs``."""
+        {name: diff} for the inputs (or ``end``'s bottoms) and ``diffs``, NumPy
+        arrays as ``forward``'s."""
         diffs = list(diffs or [])
         start_ind = self._layer_index(start) if start is not None else len(self.layers) - 1
         if end is not None:
@@ -132,7 +149,7 @@ class Net(_net.Net):
             for name, value in kwargs.items():
                 self._set_blob(name, value, "diff")
         self._backward(start_ind, end_ind)
-        return {out: self.blob_by_name(out).diff for out in outputs}
+        return {out: self.blob_by_name(out).host_diff(write=False) for out in outputs}
 
     def _layer_index(self, name):
         try:
@@ -221,6 +238,52 @@ class Net(_net.Net):
         except LayerSetupError as exc:
             raise InputArraysError(str(exc)) from None
 
+
+
+def _views(blobs):
+    """``blobs``' pycaffe views: the list itself when they are NumPy blobs."""
+    views = [b.pycaffe_view() for b in blobs]
+    return blobs if all(v is b for v, b in zip(views, blobs)) else views
+
+
+def _layer_view(layer):
+    """``layer`` itself when its blobs are NumPy (or it has none), else its
+    LayerView (made once)."""
+    if _views(layer.blobs) is layer.blobs:
+        return layer
+    view = layer.__dict__.get("_pycaffe_view")
+    if view is None:
+        view = layer.__dict__["_pycaffe_view"] = LayerView(layer)
+    return view
+
+
+class LayerView:
+    """A layer as pycaffe shows it in GPU mode: ``blobs`` is the list of its
+    blobs' pycaffe views (NumPy ``data``/``diff``); every other attribute is the
+    layer's (``type``, a Python layer's own state...). ``isinstance`` sees the
+    layer's class."""
+
+    __slots__ = ("_layer",)
+
+    def __init__(self, layer):
+        object.__setattr__(self, "_layer", layer)
+
+    @property
+    def __class__(self):
+        return type(self._layer)
+
+    @property
+    def blobs(self):
+        return _views(self._layer.blobs)
+
+    def __getattr__(self, name):
+        return getattr(self._layer, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._layer, name, value)
+
+    def __repr__(self):
+        return repr(self._layer)
 
 
 def _num_items(kwargs):

@@ -1,5 +1,6 @@
-"""pycaffe in GPU mode on the CuPy double: blobs live on the device and their
-views behave as CuPy arrays; Python layers, NetSpec nets, weights saved from
+"""pycaffe in GPU mode on the CuPy double: blobs live on the device (the
+engine's arrays follow CuPy's rules) while pycaffe's views are NumPy, as in
+Caffe (their state machine: test_host_views.py); Python layers, NetSpec nets, weights saved from
 device arrays, snapshots and resumes, the fused solver update and the image
 data layers all take their device branches (``cupy_double`` fixture)."""
 import os
@@ -27,20 +28,23 @@ def feed(rng):
     return rng.randn(4, 6).astype(np.float32), np.array([0, 1, 2, 1], np.float32)
 
 
-def test_blob_views_are_device_arrays_with_cupys_rules(cupy_double):
+def test_pycaffe_sees_numpy_while_the_engine_keeps_device_arrays(cupy_double):
     net = mlp()
     x, y = feed(np.random.RandomState(0))
-    data = net.blobs["data"].data
-    assert type(data) is cupy_double.ndarray and type(net.params["ip1"][0].diff) is \
-        cupy_double.ndarray
+    engine = net.blob_by_name("data")
+    assert type(engine.data) is cupy_double.ndarray          # the layers' array
     with pytest.raises(ValueError, match="non-scalar numpy.ndarray"):
-        data[...] = x                              # CuPy's rule: copy to the device first
-    data[...] = cupy_double.asarray(x)
-    net.blobs["label"].data = y                    # assigning a host array moves it
-    assert type(net.blobs["label"].data) is cupy_double.ndarray
+        engine.data[...] = x                       # CuPy's rule holds on the device
+    data = net.blobs["data"].data
+    assert type(data) is np.ndarray and type(net.params["ip1"][0].diff) is np.ndarray
+    data[...] = x                                  # pycaffe's way: uploaded lazily
+    net.blobs["label"].data = y                    # assigning a host array copies it
+    assert type(net.blobs["label"].data) is np.ndarray
     loss = net.forward()["loss"]
-    assert type(loss) is cupy_double.ndarray and loss.shape == ()
-    np.testing.assert_array_equal(net.blobs["data"].data.get(), x)
+    assert type(loss) is np.ndarray and loss.shape == ()
+    np.testing.assert_array_equal(engine.data.get(), x)
+    np.testing.assert_array_equal(net.blobs["data"].data, x)
+    assert isinstance(net.blobs["data"], caffe.Blob)
 
 
 def test_forward_backward_on_the_device_equals_the_cpu(cupy_double):
@@ -49,7 +53,7 @@ def test_forward_backward_on_the_device_equals_the_cpu(cupy_double):
     gpu = mlp()
     out = gpu.forward(data=x, label=y)
     gpu.backward()
-    gpu_grads = [b.diff.get() for b in gpu.params["ip1"]]
+    gpu_grads = [b.diff.copy() for b in gpu.params["ip1"]]
     gpu_loss = float(out["loss"])
     backend.set_mode_cpu()
     backend.set_random_seed(5)
@@ -111,19 +115,20 @@ def test_python_layers_see_host_arrays_as_in_caffe(cupy_double):
     n.ip = L.InnerProduct(n.double, num_output=2, weight_filler=dict(type="gaussian"))
     n.loss = L.Reduction(n.ip)
     net = caffe.Net(n.to_proto(), caffe.TRAIN)
-    assert type(net.params["double"][0].data) is cupy_double.ndarray   # joined the device
+    offset = net.layer_by_name("double").blobs[0]
+    assert type(offset.data) is cupy_double.ndarray                  # joined the device
+    assert type(net.params["double"][0].data) is np.ndarray          # pycaffe's view
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     net.forward(data=x)
-    assert type(net.blobs["double"].data) is cupy_double.ndarray
-    np.testing.assert_array_equal(net.blobs["double"].data.get(), 2 * x + 0.5)
+    assert type(net.blob_by_name("double").data) is cupy_double.ndarray
+    np.testing.assert_array_equal(net.blobs["double"].data, 2 * x + 0.5)
     net.clear_param_diffs()
     net.backward()
     net.backward()                                  # the param diff accumulates
-    assert type(net.blobs["data"].diff) is cupy_double.ndarray
-    offset = net.params["double"][0]
+    assert type(net.blob_by_name("data").diff) is cupy_double.ndarray
     assert type(offset.diff) is cupy_double.ndarray
-    expected = 2 * net.blobs["double"].diff.get().sum()
-    assert float(offset.diff[0]) == pytest.approx(expected, rel=1e-5)
+    expected = 2 * net.blobs["double"].diff.sum()
+    assert float(net.params["double"][0].diff[0]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_netspec_nets_run_on_the_device(cupy_double):
@@ -136,7 +141,8 @@ def test_netspec_nets_run_on_the_device(cupy_double):
     before = sum(emulation.launched.values())
     net = caffe.Net(n.to_proto(), caffe.TEST)
     out = net.forward(data=np.ones((2, 1, 8, 8), np.float32))["ip"]
-    assert type(out) is cupy_double.ndarray and out.shape == (2, 2)
+    assert type(out) is np.ndarray and out.shape == (2, 2)
+    assert type(net.blob_by_name("ip").data) is cupy_double.ndarray
     assert sum(emulation.launched.values()) > before          # the kernels ran
 
 
@@ -194,8 +200,8 @@ def test_image_data_feeds_device_blobs_with_the_cpus_pixels(cupy_double):
             % (os.path.join(IO, "images_list.txt"), os.path.join(IO, "images")))
     net = caffe.Net(parse_net_text(text), caffe.TEST)
     net.forward()
-    assert type(net.blobs["data"].data) is cupy_double.ndarray
-    device = net.blobs["data"].data.get(), net.blobs["label"].data.get()
+    assert type(net.blob_by_name("data").data) is cupy_double.ndarray
+    device = net.blobs["data"].data.copy(), net.blobs["label"].data.copy()
     backend.set_mode_cpu()
     cpu = caffe.Net(parse_net_text(text), caffe.TEST)
     cpu.forward()
@@ -217,9 +223,11 @@ def test_caffe_io_takes_gpu_mode_blobs(cupy_double):
     from pycaffe_lowbit import io
     from pycaffe_lowbit.data import array_to_datum
     net = mlp()
-    w = net.params["ip1"][0].data
-    proto = io.array_to_blobproto(w, diff=net.params["ip1"][0].diff)
+    w = net.layer_by_name("ip1").blobs[0].data                  # the device array
+    proto = io.array_to_blobproto(w, diff=net.layer_by_name("ip1").blobs[0].diff)
     np.testing.assert_array_equal(io.blobproto_to_array(proto), w.get())
+    np.testing.assert_array_equal(io.blobproto_to_array(
+        io.array_to_blobproto(net.params["ip1"][0].data)), w.get())
     datum = io.array_to_datum(w.reshape(1, 5, 6))
     assert len(datum.float_data) == 30
     assert array_to_datum(w.reshape(1, 5, 6)).channels == 1

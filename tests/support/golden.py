@@ -84,7 +84,7 @@ def run_case(path, skip_keys=()):
     for k in keys:
         if k.startswith("param__"):
             _, layer, i = k.split("__")
-            net.params[layer][int(i)].data[...] = _on(net, d[k])
+            net.params[layer][int(i)].data[...] = d[k]      # pycaffe's views: NumPy
     for k in keys:
         if k.startswith("in__"):
             name = k[4:]
@@ -93,7 +93,7 @@ def run_case(path, skip_keys=()):
                 blob.reshape(d[k].shape)
                 blob.data[...] = _on(net, d[k])
             else:   # a Parameter layer of that name holds the input
-                net.params[name][0].data[...] = _on(net, d[k])
+                net.params[name][0].data[...] = d[k]
     net.forward()
     random_tops = _random_tops(parse_net_text(prototxt))
     for k in keys:
