@@ -296,6 +296,10 @@ def run(args, threads):
     set_threads(threads)
     import numpy as np
     import pycaffe_lowbit as caffe
+    from pycaffe_lowbit.cpu import onednn
+    # oneDNN (and its GNU OpenMP, with the package's spin setting) loads before
+    # torch, as in a user's process; torch then shares that OpenMP runtime
+    onednn.available()
     ctx = {"np": np, "caffe": caffe, "torch": None, "port": None}
     if not args.no_torch:
         try:

@@ -31,6 +31,7 @@ import threading
 
 import numpy as np
 
+from . import onednn_lib
 from .onednn_lib import DIMS, ExecArg, Library, OneDNNError
 
 log = logging.getLogger("pycaffe_lowbit")
@@ -115,11 +116,15 @@ def threads():
     """OpenMP's current thread count for this thread (the ``OMP_NUM_THREADS`` setting)."""
     gomp = _STATE.get("gomp")
     if gomp is None:
+        added = onednn_lib.brief_openmp_spin()   # if libgomp loads here, first
         try:
             gomp = ctypes.CDLL("libgomp.so.1")
             gomp.omp_get_max_threads.restype = ctypes.c_int
         except OSError:   # pragma: no cover - libdnnl loaded, so libgomp is there
             gomp = False
+        finally:
+            if added:
+                os.environ.pop("GOMP_SPINCOUNT", None)
         _STATE["gomp"] = gomp
     return gomp.omp_get_max_threads() if gomp else 1
 

@@ -33,15 +33,22 @@ def _find_library():
     return names[0]
 
 
-def _passive_openmp():
-    """OMP_WAIT_POLICY=PASSIVE unless the environment says otherwise, before GNU
-    OpenMP loads with libdnnl: its idle workers then sleep instead of spinning
-    after each primitive, while OpenBLAS's and Numba's threads take the same
-    cores for the next layer. Measured on 2 loaded cores, 2 threads: the digits
-    BWN solver iteration 120 -> 12 ms, cifar10_full 384 -> 125 ms. Without
-    effect where an OpenMP runtime is already loaded (it has read its setting).
-    True where it set the variable (the caller removes it once libgomp is loaded)."""
-    if "OMP_WAIT_POLICY" in os.environ:
+SPIN_COUNT = "3000"   # GNU OpenMP's spin before an idle worker sleeps (GOMP_SPINCOUNT)
+
+
+def brief_openmp_spin():
+    """GOMP_SPINCOUNT=3000 unless the environment sets it or OMP_WAIT_POLICY,
+    before GNU OpenMP loads with libdnnl: an idle worker spins a few tens of
+    microseconds (the gap between two primitives of one layer, or two small
+    layers), then sleeps. GNU's default spins 100x longer: its idle workers then
+    hold the cores that the Python thread and OpenBLAS need between layers, and
+    on a machine with other work running a two-thread net slows several times
+    (digits BWN solver step: 2.8 ms on one thread; on two, 1.9 ms at this
+    setting, 1.7 at GNU's 30000, 3.6 never spinning (PASSIVE); with another
+    process on one of the two cores: 12, 28 and 12 ms median). Without effect
+    where an OpenMP runtime is already loaded (it has read its settings). True
+    where it set the variable (the caller removes it once libgomp is loaded)."""
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return False
     try:
         with open("/proc/self/maps") as maps:
@@ -49,7 +56,7 @@ def _passive_openmp():
                 return False
     except OSError:   # pragma: no cover - Linux only
         return False
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
     return True
 
 
@@ -62,7 +69,7 @@ class Library:
         if not sys.platform.startswith("linux"):
             self.error = "the onednn-cpu-gomp wheel is Linux-only"
             return
-        added = _passive_openmp()
+        added = brief_openmp_spin()
         try:
             lib = ctypes.CDLL(_find_library())
             self._declare(lib)
@@ -71,7 +78,7 @@ class Library:
             return
         finally:   # read by libgomp as it loaded; child processes keep their own setting
             if added:
-                os.environ.pop("OMP_WAIT_POLICY", None)
+                os.environ.pop("GOMP_SPINCOUNT", None)
         self.lib = lib
 
     @staticmethod

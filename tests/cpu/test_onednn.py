@@ -233,3 +233,28 @@ def test_outputs_are_written_into_the_blobs_arrays(layer_type):
         _assert_rel(y_array, ref[0], "y")
         _assert_rel(dx_array, ref[1], "dx")
         _assert_rel(ours[2], ref[2], "dW")
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "True 3000"),
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, "False None"),
+    ({"GOMP_SPINCOUNT": "77"}, "False 77"),
+])
+def test_openmp_spins_briefly_unless_the_environment_says(env, expected):
+    """Before GNU OpenMP loads, GOMP_SPINCOUNT is set to a brief spin unless the
+    user set it or OMP_WAIT_POLICY; once libgomp is loaded, nothing is touched."""
+    import os
+    import subprocess
+    import sys
+    code = ("import os\nfrom pycaffe_lowbit.cpu import onednn_lib, onednn\n"
+            "print(onednn_lib.brief_openmp_spin(), os.environ.get('GOMP_SPINCOUNT'))\n"
+            "os.environ.pop('GOMP_SPINCOUNT', None) if onednn_lib.SPIN_COUNT == "
+            "os.environ.get('GOMP_SPINCOUNT') else None\n"
+            "onednn.threads()\nprint(onednn_lib.brief_openmp_spin())\n")
+    child_env = {k: v for k, v in os.environ.items()
+                 if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    child_env.update(env)
+    out = subprocess.run([sys.executable, "-c", code], env=child_env, capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    assert out[0] == expected
+    assert out[1] == "False"
