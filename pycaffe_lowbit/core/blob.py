@@ -209,7 +209,7 @@ class Blob:
     @data.setter
     def data(self, value):
         self._data = self._checked(value, "data")
-        self._dmem = self._memory(self._data)
+        self._dmem = self._handed_on(self._dmem, self._data)
 
     @property
     def diff(self):
@@ -229,7 +229,14 @@ class Blob:
     @diff.setter
     def diff(self, value):
         self._diff = self._checked(value, "diff")
-        self._gmem = self._memory(self._diff)
+        self._gmem = self._handed_on(self._gmem, self._diff)
+
+    def _handed_on(self, memory, array):
+        """The SyncedArray of ``array``, assigned in place of ``memory``'s: it
+        keeps the host copy a user may hold (``SyncedArray.handed_on``)."""
+        if self._xp is np:
+            return NUMPY
+        return SyncedArray(array) if memory is NUMPY else memory.handed_on(array)
 
     def fill_diff(self, value):
         """Set every diff value (``net.clear_param_diffs``); a host copy a user
@@ -333,9 +340,10 @@ class BlobView:
 
     Reading ``view.data`` downloads the values if the device is ahead and from
     then on counts the host copy as the newer one (the caller may write it:
-    ``view.data[...] = x``); the engine's next use of the blob uploads it. Hold
-    the array only until the next forward/backward/solver step: after it, read
-    ``view.data`` again (Caffe's pycaffe behaves the same). Assigning
+    ``view.data[...] = x``); the engine's next use of the blob uploads it. The
+    array is the blob's host memory (kept when a layer assigns its top anew):
+    held across a forward/backward/solver step it shows the new values once
+    ``view.data`` is read again, as Caffe's CPU copy does. Assigning
     (``view.data = array``) copies into the blob; everything else (``shape``,
     ``reshape``, ``count``, ``num``...) is the Blob's. ``isinstance(view, Blob)``
     holds.

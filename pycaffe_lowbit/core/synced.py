@@ -26,7 +26,10 @@ Transitions (all on one SyncedArray, shared by the blobs that share an array):
     engine use, head DEVICE  nothing: the fast path is this one test (head == 0)
     engine fill(value)       the device array; the host copy too if it is out
                              (head != DEVICE), then head = SYNCED
-    engine assigns an array  a new SyncedArray (head DEVICE, no host copy)
+    engine assigns an array  a new SyncedArray (head DEVICE) that takes over
+                             the host copy (uploaded first if HOST), so a
+                             held view is refreshed by the next view
+                             (``handed_on``)
 
 Every engine use counts as a write (it hands out the array, as Caffe's
 ``mutable_gpu_data()``) and every user view as one too (pycaffe's ``blob.data``
@@ -88,6 +91,23 @@ class SyncedArray:
                 device[...] = _module(device).asarray(self.host)
             TRANSFERS["upload"] += 1
         self.head = DEVICE
+
+    def handed_on(self, device):
+        """The SyncedArray of ``device``, an array the engine assigns in place of
+        this one (a layer's ``top.data = y``). It takes over the host copy when
+        shape and dtype match, so a NumPy array a user holds stays the blob's
+        host memory across passes (as pycaffe's ``blob.data`` is the blob's CPU
+        memory) and the next view downloads into it; no copy is made for that.
+        A host copy ahead of this device array is uploaded first (another blob
+        may share this SyncedArray), and this one keeps no host copy."""
+        new = SyncedArray(device)
+        host = self.host
+        if host is not None and host.shape == device.shape and host.dtype == device.dtype:
+            if self.head == HOST:
+                self.to_device()
+            self.host, self.head = None, DEVICE
+            new.host = host
+        return new
 
     def fill(self, value):
         """Set every value; when the host copy is out, there too (SYNCED), so

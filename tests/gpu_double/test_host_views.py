@@ -74,10 +74,13 @@ def test_the_view_shows_what_the_engine_computed_after_each_pass(cupy_double):
         np.testing.assert_array_equal(view, net.blob_by_name("ip2").data.get())
         np.testing.assert_array_equal(net.blobs["data"].data, x)
         held = view
+    stale = held.copy()
     net.forward(data=feed(3)[0], label=feed(3)[1])
-    assert not np.array_equal(held, net.blobs["ip2"].data)    # a held array is a snapshot,
-    np.testing.assert_array_equal(net.blobs["ip2"].data,      # read .data again (as Caffe)
-                                  net.blob_by_name("ip2").data.get())
+    np.testing.assert_array_equal(held, stale)        # a held array waits for the next view:
+    again = net.blobs["ip2"].data                     # reading .data again downloads into the
+    assert again is held                              # same host memory (as Caffe's CPU copy),
+    assert not np.array_equal(held, stale)            # though the layer assigned a new top array
+    np.testing.assert_array_equal(held, net.blob_by_name("ip2").data.get())
 
 
 def test_forward_and_backward_kwargs_return_numpy(cupy_double):
@@ -129,9 +132,11 @@ def test_nothing_is_copied_that_nobody_looked_at(cupy_double, monkeypatch):
     net.forward_prefilled()
     assert transfers() == (before[0] + 1, before[1] + 1)
     assert calls["set"] == 1                # the double saw the one upload
-    net.blobs["ip2"].data[...] = 1          # a top the layer assigns anew: no upload
-    net.forward_prefilled()
-    assert transfers()[0] == before[0] + 1 and calls["set"] == 1
+    net.blobs["ip2"].data[...] = 1          # a top the layer assigns anew: the written host
+    net.forward_prefilled()                 # copy is uploaded once before it is handed on
+    assert transfers()[0] == before[0] + 2 and calls["set"] == 2
+    net.forward_prefilled()                 # (another blob may share the old array)
+    assert transfers()[0] == before[0] + 2 and calls["set"] == 2
 
 
 def test_a_param_edited_through_net_params_trains_as_on_the_cpu(cupy_double):
@@ -223,6 +228,22 @@ def test_reshape_keeps_or_reallocates_the_host_copy(cupy_double):
     other.share_data(view)                         # a view shares as its blob
     other.pycaffe_view().data[...] = 2
     assert (view.data == 2).all() and (blob.data.get() == 2).all()
+
+
+def test_an_array_assigned_by_the_engine_keeps_the_host_copy(cupy_double):
+    blob = Blob((2, 3))
+    sharer = Blob((6,))
+    sharer.share_data(blob)                        # one SyncedArray for both
+    held = blob.pycaffe_view().data
+    held[...] = 4                                  # written, not yet uploaded
+    blob.data = cupy_double.full((2, 3), 7, np.float32)    # a layer's ``top.data = y``
+    assert (sharer.data.get() == 4).all()          # the write reached the old array first
+    assert blob.pycaffe_view().data is held        # the same host memory...
+    assert (held == 7).all()                       # ...now holding the new array's values
+    assert sharer.pycaffe_view().data is not held  # the sharer downloads into its own
+    np.testing.assert_array_equal(sharer.pycaffe_view().data, np.full(6, 4, np.float32))
+    blob.data = cupy_double.zeros((2, 3), np.float64)      # cast to the blob's dtype
+    assert blob.pycaffe_view().data is held and not held.any()
 
 
 def test_set_input_arrays_and_python_layers_in_gpu_mode(cupy_double):

@@ -308,3 +308,48 @@ def test_set_input_arrays_feeds_a_memory_data_layer(pycaffe_mode, tmp_path):
     np.testing.assert_array_equal(net.blobs["label"].data.ravel(), [7, 8])
     with pytest.raises(RuntimeError):
         net.set_input_arrays(data[:3], labels[:3])       # not a multiple of the batch
+
+
+def test_hdf5_weights_round_trip(pycaffe_mode, tmp_path):
+    net = convnet(tmp_path)
+    net.params["conv1"][0].data[...] += 1
+    path = str(tmp_path / "w.h5")
+    net.save_hdf5(path)
+    other = convnet(tmp_path)
+    other.load_hdf5(path)
+    for name, ps in params_of(net).items():
+        for mine, theirs in zip(ps, other.params[name]):
+            np.testing.assert_array_equal(theirs.data, mine)
+
+
+# -- what scripts do with the views --------------------------------------------
+def test_an_edit_through_layer_dict_takes_effect(pycaffe_mode, tmp_path):
+    net = convnet(tmp_path)
+    fc = net.layer_dict["fc"]
+    assert type(fc.blobs[0].data) is np.ndarray
+    fc.blobs[0].data[...] = 0                      # net surgery on the layer's blobs
+    fc.blobs[1].data[...] = np.float32([1, 2, 3, 4])
+    out = net.forward(blobs=["scores"], **dict(zip(["data", "label"], batch(10))))
+    np.testing.assert_array_equal(out["scores"], np.tile(np.float32([1, 2, 3, 4]), (4, 1)))
+    np.testing.assert_array_equal(net.params["fc"][0].data, 0)
+
+
+def test_a_held_view_shows_the_next_forward_once_looked_up_again(pycaffe_mode, tmp_path):
+    net = convnet(tmp_path)
+    held = net.blobs["scores"].data
+    first = net.forward(blobs=["scores"], **dict(zip(["data", "label"], batch(11))))["scores"].copy()
+    second = net.forward(blobs=["scores"], **dict(zip(["data", "label"], batch(12))))["scores"]
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(net.blobs["scores"].data, second)
+    np.testing.assert_array_equal(held, second)    # the same host memory, refreshed
+
+
+def test_forward_all_splits_into_batches(pycaffe_mode, tmp_path):
+    net = convnet(tmp_path, caffe.TEST)
+    rng = np.random.RandomState(13)
+    x = rng.randn(6, 2, 5, 5).astype(np.float32)   # one and a half batches of 4
+    label = rng.randint(0, 4, size=6).astype(np.float32)
+    out = net.forward_all(blobs=["scores"], data=x, label=label)
+    assert out["scores"].shape == (6, 4) and type(out["scores"]) is np.ndarray
+    _, scores, _, _ = reference(net, x, label)
+    np.testing.assert_allclose(out["scores"], scores, rtol=1e-5, atol=1e-5)

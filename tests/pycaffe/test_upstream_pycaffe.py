@@ -7,7 +7,17 @@ Caffe's files are not copied into this repository. They are read at test time
 from the reference Caffe source archive (``../shared/refcaffe/
 caffe-9b89154-src.tar.gz``) when it holds ``python/caffe/test``, or from the
 folder ``$LOWBIT_UPSTREAM_PYCAFFE_TESTS``; with neither, the test skips and says
-so. They run in a child pytest, in a scratch folder (``test_solver`` writes its
+so.
+
+In CI this test always skips: the reference archive holds Caffe's src, include
+and tools but no ``python/`` tree, and CI sets no folder. What CI runs in its
+place, in CPU mode and in GPU mode on the double, is our own test of the same
+pycaffe behaviours (nets, solvers, Python layers, NetSpec, caffe.io, the layer
+list), written independently of Caffe's files: tests/pycaffe/test_modes_net.py,
+test_modes_solver.py, test_modes_python_layer.py and test_modes_spec_io.py (the
+``pycaffe_mode`` fixture of tests/pycaffe/conftest.py; .ci/run's double pass).
+Locally, point ``$LOWBIT_UPSTREAM_PYCAFFE_TESTS`` at a Caffe checkout's
+python/caffe/test to run Caffe's own files as well. They run in a child pytest, in a scratch folder (``test_solver`` writes its
 snapshots to the working directory), with a generated conftest.py that makes
 the alias. Left out: ``test_draw`` (it draws every prototxt of a Caffe
 checkout's ``models/`` and ``examples/`` trees, which the archive lacks).
