@@ -93,7 +93,8 @@ def test_blobs_and_params_have_the_prototxt_shapes(pycaffe_mode, tmp_path):
         assert type(blob.data) is np.ndarray and blob.data.dtype == np.float32
         assert type(blob.diff) is np.ndarray and blob.diff.dtype == np.float32
         assert blob.count == blob.data.size and tuple(blob.shape) == blob.data.shape
-    np.testing.assert_array_equal(net.params["conv1"][1].data, np.float32([0.1] * 3))   # the fillers ran
+    # the fillers ran
+    np.testing.assert_array_equal(net.params["conv1"][1].data, np.float32([0.1] * 3))
     np.testing.assert_array_equal(net.params["fc"][1].data, np.float32([-0.2] * 4))
 
 
@@ -337,7 +338,8 @@ def test_an_edit_through_layer_dict_takes_effect(pycaffe_mode, tmp_path):
 def test_a_held_view_shows_the_next_forward_once_looked_up_again(pycaffe_mode, tmp_path):
     net = convnet(tmp_path)
     held = net.blobs["scores"].data
-    first = net.forward(blobs=["scores"], **dict(zip(["data", "label"], batch(11))))["scores"].copy()
+    inputs = dict(zip(["data", "label"], batch(11)))
+    first = net.forward(blobs=["scores"], **inputs)["scores"].copy()
     second = net.forward(blobs=["scores"], **dict(zip(["data", "label"], batch(12))))["scores"]
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(net.blobs["scores"].data, second)
