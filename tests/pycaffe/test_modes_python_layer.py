@@ -149,8 +149,8 @@ def test_an_exception_in_setup_reaches_the_caller(pycaffe_mode, layers_module, t
         net_from(tmp_path, text)
 
 
-OFFSET = (feed_layer((6, 3)).replace('top: "x"', 'top: "x" top: "target"')
-          .replace("} } }", "} shape { dim: 6 dim: 3 } } }")
+OFFSET = ('layer { name: "feed" type: "Input" top: "x" top: "target"\n'
+          '        input_param { shape { dim: 6 dim: 3 } shape { dim: 6 dim: 3 } } }\n'
           + python_layer("offset", "x", "shifted", "LearnedOffset")
           + 'layer { name: "loss" type: "EuclideanLoss" bottom: "shifted" bottom: "target" '
           'top: "loss" }\n')
