@@ -79,6 +79,13 @@ def params_of(net):
     return {name: [p.data.copy() for p in ps] for name, ps in net.params.items()}
 
 
+def assert_same_params(net, other):
+    """Every parameter of ``other`` equals ``net``'s, exactly."""
+    for name, ps in params_of(net).items():
+        for mine, theirs in zip(ps, other.params[name]):
+            np.testing.assert_array_equal(theirs.data, mine)
+
+
 # -- structure ----------------------------------------------------------------
 def test_blobs_and_params_have_the_prototxt_shapes(pycaffe_mode, tmp_path):
     net = convnet(tmp_path)
@@ -252,14 +259,10 @@ def test_save_then_load_gives_identical_params(pycaffe_mode, tmp_path):
     proto = write(tmp_path, CONVNET, "again.prototxt")
     for other in (caffe.Net(proto, weights, caffe.TEST),
                   caffe.Net(proto, caffe.TEST, weights=weights)):
-        for name, ps in params_of(net).items():
-            for mine, theirs in zip(ps, other.params[name]):
-                np.testing.assert_array_equal(theirs.data, mine)
+        assert_same_params(net, other)
     fresh = convnet(tmp_path)
     fresh.copy_from(weights)
-    for name, ps in params_of(net).items():
-        for mine, theirs in zip(ps, fresh.params[name]):
-            np.testing.assert_array_equal(theirs.data, mine)
+    assert_same_params(net, fresh)
 
 
 def test_share_with_uses_the_other_nets_weights(pycaffe_mode, tmp_path):
@@ -318,9 +321,7 @@ def test_hdf5_weights_round_trip(pycaffe_mode, tmp_path):
     net.save_hdf5(path)
     other = convnet(tmp_path)
     other.load_hdf5(path)
-    for name, ps in params_of(net).items():
-        for mine, theirs in zip(ps, other.params[name]):
-            np.testing.assert_array_equal(theirs.data, mine)
+    assert_same_params(net, other)
 
 
 # -- what scripts do with the views --------------------------------------------
