@@ -343,19 +343,24 @@ def buffer(md, slot=None):
     return buf[:n]
 
 
-def writable_out(array, shape):
-    """``array`` where a primitive's output may be written into it in place (a
-    C-contiguous, writeable float32 NumPy array of ``shape``), else None.
+def writable_out(array, shape, *inputs):
+    """``array`` viewed as ``shape`` (itself where that is its shape) where a
+    primitive's output may be written into it in place: a C-contiguous,
+    writeable float32 NumPy array of that many values, overlapping none of the
+    primitive's ``inputs`` (None entries skipped); else None.
 
     The layers pass their top's (or bottom diff's) current array: writing into
     it, as Caffe writes into a blob's memory, takes no fresh pages and frees
     none, where a new array would hold both for a moment (the peak) and leave
     the old one to the allocator."""
-    if (isinstance(array, np.ndarray) and array.dtype == np.float32
-            and array.shape == tuple(shape) and array.flags.c_contiguous
-            and array.flags.writeable):
-        return array
-    return None
+    shape = tuple(shape)
+    if not (isinstance(array, np.ndarray) and array.dtype == np.float32
+            and array.size == int(np.prod(shape, dtype=np.int64))
+            and array.flags.c_contiguous and array.flags.writeable):
+        return None
+    if any(a is not None and np.may_share_memory(array, a) for a in inputs):
+        return None
+    return array if array.shape == shape else array.reshape(shape)
 
 
 class PlanCache:

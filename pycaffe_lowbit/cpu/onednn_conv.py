@@ -144,12 +144,12 @@ class ConvPlan:
     # One set of a few activation-sized arrays in all, not one per role.
     def forward(self, x, w, b=None, out=None):
         """y (N, K, *out) = conv(x, W) + b, float32: written into ``out`` where
-        ``onednn.writable_out`` takes it (it must not be x), else a new array."""
+        ``onednn.writable_out`` takes it, else a new array."""
         prim, src_in, w_in, dst_out = self._forward_parts()
         args = {dnn.ARG_SRC: _into(src_in, x, "a"), dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
         if self.bias_term:
             args[dnn.ARG_BIAS] = _contiguous(b)
-        y = dnn.writable_out(out, self.y_shape)
+        y = dnn.writable_out(out, self.y_shape, x)
         y = np.empty(self.y_shape, np.float32) if y is None else y
         args[dnn.ARG_DST] = y if dst_out is None else dnn.buffer(prim.md(dnn.ARG_DST), "b")
         prim.run(args)
@@ -159,8 +159,8 @@ class ConvPlan:
 
     def backward(self, x, dy, w, want_dx, want_dw, want_db, dx_into=None):
         """(dx or None, dW or None, db or None): dx the input gradient (N, C, *S),
-        written into ``dx_into`` where ``onednn.writable_out`` takes it (not x nor
-        dy), else a new array; dW (K, C / g, *k) and db (K,) this batch's
+        written into ``dx_into`` where ``onednn.writable_out`` takes it, else a
+        new array; dW (K, C / g, *k) and db (K,) this batch's
         parameter gradients (new arrays: the caller accumulates them into its
         diffs)."""
         dy_cache = {}
@@ -169,7 +169,7 @@ class ConvPlan:
             prim, dy_in, w_in, dx_out = self._backward_data_parts()
             args = {dnn.ARG_DIFF_DST: _into(dy_in, dy, "a", dy_cache),
                     dnn.ARG_WEIGHTS: _into(w_in, w, "w")}
-            dx = dnn.writable_out(dx_into, self.x_shape)
+            dx = dnn.writable_out(dx_into, self.x_shape, x, dy)
             dx = np.empty(self.x_shape, np.float32) if dx is None else dx
             args[dnn.ARG_DIFF_SRC] = dx if dx_out is None else dnn.buffer(
                 prim.md(dnn.ARG_DIFF_SRC), "b")

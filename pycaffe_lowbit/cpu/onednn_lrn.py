@@ -119,11 +119,11 @@ class LRNPlan:
     def backward_recomputed(self, x, dy, into=None):
         """dx from x and dy alone: the training forward recomputed per chunk of
         images (its workspace about CHUNK_BYTES), then its backward. dx is
-        written into ``into`` where ``onednn.writable_out`` takes it and it
-        overlaps neither x nor dy, else it is a new array."""
+        written into ``into`` where ``onednn.writable_out`` takes it, else it is
+        a new array."""
         x, dy = (np.ascontiguousarray(a, np.float32) for a in (x, dy))
-        dx = dnn.writable_out(into, self.shape)
-        if dx is None or np.may_share_memory(dx, x) or np.may_share_memory(dx, dy):
+        dx = dnn.writable_out(into, self.shape, x, dy)
+        if dx is None:
             dx = np.empty(self.shape, np.float32)
         per_image = max(self.ws_bytes // max(self.shape[0], 1), 1)
         step = max(1, min(self.shape[0], CHUNK_BYTES // per_image))

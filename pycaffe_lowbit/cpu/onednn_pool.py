@@ -85,10 +85,9 @@ class PoolPlan:
 
     def forward(self, x, into=None):
         """(y, workspace or None): y (N, C, *out), written into ``into`` where
-        ``onednn.writable_out`` takes it and it does not overlap x, else a new
-        array."""
-        y = dnn.writable_out(into, self.y_shape)
-        if y is None or np.may_share_memory(y, x):
+        ``onednn.writable_out`` takes it, else a new array."""
+        y = dnn.writable_out(into, self.y_shape, x)
+        if y is None:
             y = np.empty(self.y_shape, np.float32)
         args = {dnn.ARG_SRC: np.ascontiguousarray(x, np.float32), dnn.ARG_DST: y}
         ws = None

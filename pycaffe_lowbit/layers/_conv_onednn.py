@@ -52,16 +52,15 @@ def forward(layer, bottom, top):
         return False
     w = layer._forward_weight()
     b = layer.blobs[1].data if layer.bias_term else None
-    for bot, t in zip(bottom, top):
-        into = _own(t.data, bot.data)
+    for bot, t in zip(bottom, top):   # y into the top's array, as Caffe writes
         if layer.reverse:
             y = plan.backward(None, bot.data.reshape(plan.y_shape), w, True, False, False,
-                              dx_into=into)[0]
+                              dx_into=t.data)[0]
             if b is not None:
                 y += b.reshape((-1,) + (1,) * layer.n_spatial)
         else:
-            y = plan.forward(bot.data.reshape(plan.x_shape), w, b, out=into)
-        if y is not into:
+            y = plan.forward(bot.data.reshape(plan.x_shape), w, b, out=t.data)
+        if y is not t.data:
             t.data = y.reshape(t.shape)
     return True
 
@@ -77,37 +76,23 @@ def backward(layer, top, propagate_down, bottom):
     for i, (bot, t) in enumerate(zip(bottom, top)):
         if not (want_w or want_b or propagate_down[i]):
             continue
-        into = None
         if layer.reverse:   # dx = W dy (the forward convolution), dW from (dy, x)
             dy = t.diff.reshape(plan.x_shape)
-            if propagate_down[i]:
-                into = _own(bot.diff, dy)
-                dx = plan.forward(dy, layer._backward_weight(), out=into)
-            else:
-                dx = None
+            dx = plan.forward(dy, layer._backward_weight(),
+                              out=bot.diff) if propagate_down[i] else None
             dw = plan.backward(dy, bot.data.reshape(plan.y_shape), None, False, True,
                                False)[1] if want_w else None
             db = dy.sum(axis=(0,) + tuple(range(2, dy.ndim))) if want_b else None
         else:
-            into = _own(bot.diff, t.diff) if propagate_down[i] else None
             dx, dw, db = plan.backward(
                 bot.data.reshape(plan.x_shape), t.diff.reshape(plan.y_shape),
-                layer._backward_weight(), propagate_down[i], want_w, want_b, dx_into=into)
+                layer._backward_weight(), propagate_down[i], want_w, want_b,
+                dx_into=bot.diff if propagate_down[i] else None)
         if dw is not None:
             layer.blobs[0].diff += dw.reshape(layer.blobs[0].shape)
         if db is not None:
             layer.blobs[1].diff += db
-        if dx is not None and dx is not into:
+        if dx is not None and dx is not bot.diff:   # else written into the diff's array
             bot.diff = dx.reshape(bot.shape)
     return True
 
-
-def _own(target, source):
-    """``target`` (a blob's current array), to write the result into in place
-    as Caffe writes into a blob's memory; None where it is not a C-contiguous
-    NumPy array or overlaps ``source``, the primitive's input (the primitive
-    then returns a new array)."""
-    if not (isinstance(target, np.ndarray) and target.flags.c_contiguous) \
-            or np.may_share_memory(target, source):
-        return None
-    return target

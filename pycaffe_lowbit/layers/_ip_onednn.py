@@ -27,17 +27,6 @@ def _takes(array):
             and not kernels.active(array) and onednn.available())
 
 
-def _into(array, shape, source):
-    """``array`` (a blob's current array) viewed as ``shape``, to write the
-    product into in place as Caffe writes into a blob's memory; None where it
-    is not a writeable C-contiguous float32 array or overlaps ``source``."""
-    if (isinstance(array, np.ndarray) and array.dtype == np.float32
-            and array.flags.c_contiguous and array.flags.writeable
-            and not np.may_share_memory(array, source)):
-        return array.reshape(shape)
-    return None
-
-
 def forward(layer, bottom, top):
     """Y = X W^T + b through oneDNN; False where it does not apply."""
     x = bottom[0].data
@@ -46,7 +35,7 @@ def forward(layer, bottom, top):
     x = x.reshape(layer.m, layer.k)
     w = layer._w(layer._forward_weight())
     bias = layer.blobs[1].data if layer.bias_term else None
-    out = _into(top[0].data, (layer.m, layer.num_output), x)
+    out = onednn.writable_out(top[0].data, (layer.m, layer.num_output), x)
     fresh = out is None
     if fresh:
         out = np.empty((layer.m, layer.num_output), np.float32)
@@ -74,7 +63,7 @@ def backward(layer, top, propagate_down, bottom):
         layer.blobs[1].diff += dy.sum(axis=0)
     if propagate_down[0]:
         w = layer._w(layer._backward_weight()).T
-        out = _into(bottom[0].diff, (layer.m, layer.k), dy)
+        out = onednn.writable_out(bottom[0].diff, (layer.m, layer.k), dy)
         fresh = out is None
         if fresh:
             out = np.empty((layer.m, layer.k), np.float32)

@@ -5,18 +5,10 @@ import pytest
 
 from support.helpers import build_layer
 from pycaffe_lowbit.cpu import onednn
-from test_onednn_pool import compiled_kernels_here
+from test_onednn_pool import _run, compiled_kernels_here
 
 pytestmark = pytest.mark.skipif(not onednn.available(),
                                 reason="oneDNN not loaded (pip install onednn-cpu-gomp)")
-
-
-def _run(layer, bottom, top, dy):
-    layer.reshape(bottom, top)
-    layer.forward(bottom, top)
-    top[0].diff[...] = dy
-    layer.backward(top, [True], bottom)
-    return np.array(top[0].data), np.array(bottom[0].diff)
 
 
 @pytest.mark.parametrize("shape,params", [
