@@ -116,15 +116,12 @@ def threads():
     """OpenMP's current thread count for this thread (the ``OMP_NUM_THREADS`` setting)."""
     gomp = _STATE.get("gomp")
     if gomp is None:
-        added = onednn_lib.brief_openmp_spin()   # if libgomp loads here, first
         try:
-            gomp = ctypes.CDLL("libgomp.so.1")
+            with onednn_lib.loading_openmp():   # if libgomp loads here, first
+                gomp = ctypes.CDLL("libgomp.so.1")
             gomp.omp_get_max_threads.restype = ctypes.c_int
         except OSError:   # pragma: no cover - libdnnl loaded, so libgomp is there
             gomp = False
-        finally:
-            if added:
-                os.environ.pop("GOMP_SPINCOUNT", None)
         _STATE["gomp"] = gomp
     return gomp.omp_get_max_threads() if gomp else 1
 

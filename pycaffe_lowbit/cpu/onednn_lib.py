@@ -3,6 +3,7 @@ functions ``cpu.onednn`` calls: argument and result types, since the wheel ships
 no headers. ``Library().lib`` is None where it does not load, and ``.error``
 then says why (another OS, the wheel missing).
 """
+import contextlib
 import ctypes
 import os
 import sys
@@ -60,6 +61,19 @@ def brief_openmp_spin():
     return True
 
 
+@contextlib.contextmanager
+def loading_openmp():
+    """Around a load that may bring GNU OpenMP in: ``brief_openmp_spin``'s
+    setting while it loads (libgomp reads it then), removed afterwards, so child
+    processes keep their own."""
+    added = brief_openmp_spin()
+    try:
+        yield
+    finally:
+        if added:
+            os.environ.pop("GOMP_SPINCOUNT", None)
+
+
 class Library:
     """The loaded library with typed functions; ``error`` says why it is absent."""
 
@@ -69,16 +83,13 @@ class Library:
         if not sys.platform.startswith("linux"):
             self.error = "the onednn-cpu-gomp wheel is Linux-only"
             return
-        added = brief_openmp_spin()
         try:
-            lib = ctypes.CDLL(_find_library())
+            with loading_openmp():
+                lib = ctypes.CDLL(_find_library())
             self._declare(lib)
         except (OSError, AttributeError) as exc:
             self.error = "libdnnl.so.3 not loaded (%s); pip install onednn-cpu-gomp" % exc
             return
-        finally:   # read by libgomp as it loaded; child processes keep their own setting
-            if added:
-                os.environ.pop("GOMP_SPINCOUNT", None)
         self.lib = lib
 
     @staticmethod
