@@ -86,21 +86,25 @@ def caffe_status(args, param):
 
 # -- ours ------------------------------------------------------------------------
 def ours_iteration(net, fwd=None, bwd=None):
-    """One ``caffe time`` iteration; adds per-layer seconds into fwd/bwd."""
+    """One ``caffe time`` iteration: forward over every layer, then every layer's
+    backward (``bottom_need_backward``). Without fwd/bwd, as whole passes (as
+    training runs them: fused layer pairs run fused); with them, layer by
+    layer, adding each layer's seconds into fwd/bwd."""
     perf = time.perf_counter
     t_start = perf()
-    for i in range(len(net.layers)):
+    last = len(net.layers) - 1
+    if fwd is None:
+        net.forward_from_to(0, last)
+        net.backward_from_to(last, 0, every_layer=True)
+        return perf() - t_start
+    for i in range(last + 1):
         t0 = perf()
         net.forward_from_to(i, i)
-        if fwd is not None:
-            fwd[i] += perf() - t0
-    for i in range(len(net.layers) - 1, -1, -1):
+        fwd[i] += perf() - t0
+    for i in range(last, -1, -1):
         t0 = perf()
-        bottom = [net._blobs[k] for k in net._bottom_id_vecs[i]]
-        top = [net._blobs[k] for k in net._top_id_vecs[i]]
-        net.layers[i].backward(top, net.bottom_need_backward(i), bottom)
-        if bwd is not None:
-            bwd[i] += perf() - t0
+        net.backward_from_to(i, i, every_layer=True)
+        bwd[i] += perf() - t0
     return perf() - t_start
 
 
@@ -179,7 +183,7 @@ def bench_net(name, args, threads, ctx):
                     runner = None
             for _ in range(iters):
                 res["ours"].append(ours_step(solver) if solver is not None
-                                   else ours_iteration(net, fwd, bwd))
+                                   else ours_iteration(net))
             if tnet is not None:
                 for _ in range(iters):
                     res["torch"].append(torch_iteration(tnet, inputs, opt))
@@ -197,7 +201,9 @@ def bench_net(name, args, threads, ctx):
         if solver is not None:
             print("  (--layers: the solver net is timed as a whole step; no per-layer figures)")
         else:
-            count = len(res["ours"])
+            count = iters               # layer by layer, after the timed rounds
+            for _ in range(count):
+                ours_iteration(net, fwd, bwd)
             torch_fwd = {}
             if tnet is not None:
                 with torch.no_grad():
@@ -236,8 +242,9 @@ def print_layers(net, fwd, bwd, k, caffe_layers, torch_fwd, tnet):
             lp.name[:26], lp.type[:18], fwd[i] * 1e3, bwd[i] * 1e3,
             "%.1f" % (c[0] * 1e3) if c else "-", "%.1f" % (c[1] * 1e3) if c else "-",
             t if isinstance(t, str) else "%.1f" % (t * 1e3) if t is not None else "-"))
-    print("  (ms per iteration; ours and Caffe: the mean over the timed iterations; PyTorch:"
-          " one forward, ops timed one by one; its backward is one autograd call)")
+    print("  (ms per iteration; ours: the mean over layer-by-layer iterations run after the"
+          " timed ones, fused pairs unfused; Caffe: the mean over its timed iterations;"
+          " PyTorch: one forward, ops timed one by one; its backward is one autograd call)")
 
 
 # -- summary ---------------------------------------------------------------------

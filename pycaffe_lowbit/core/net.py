@@ -11,6 +11,8 @@ Construction follows Caffe's Net::Init:
 ``forward_from_to`` runs layers i..j (each reshapes first) and returns the loss
 sum_k <top_k.data, top_k.diff> over loss tops, whose diff holds the loss weight.
 ``backward_from_to`` runs ``backward`` from j down to i for the layers that need it.
+Where a range holds a BatchNorm + Scale (+ ReLU) group in place, it runs as one
+fused pass each way (``net_fusion.FusedPasses``).
 
 The param bookkeeping (learnable params, sharing) is ``net_params.NetParams``;
 weights files and the model argument are ``net_weights.NetWeights``; pycaffe's
@@ -26,6 +28,7 @@ from ..proto import caffe_pb2
 from . import backend
 from .blob import Blob
 from .errors import LayerMemoryError, check_file, is_user_error, layer_memory_error
+from .net_fusion import FusedPasses
 from .net_graph import NetDefinitionError, filter_net, insert_splits
 from .net_params import NetParams
 from .net_weights import TEST, TRAIN, NetWeights, _load_net_param, _parse_net_args
@@ -47,7 +50,7 @@ def _shape_str(shape):
     return " ".join(str(d) for d in shape) + " (%d)" % int(np.prod(shape, dtype=np.int64))
 
 
-class Net(NetParams, NetWeights):
+class Net(NetParams, NetWeights, FusedPasses):
     """A Caffe network. ``Net(model, phase)``, ``Net(model, weights, phase)`` or
     ``Net(model, phase, weights=...)``; ``model`` is a prototxt path or a
     NetParameter. ``level`` and ``stages`` complete the NetState."""
@@ -188,6 +191,7 @@ class Net(NetParams, NetWeights):
         for blob_id in self._outputs:
             log.info("This network produces output %s", self._blob_names[blob_id])
         self._share_weights()
+        self._plan_fusion()
         log.info("Network initialization done.")
 
     def _new_blob(self, name, unique=True):
@@ -257,31 +261,46 @@ class Net(NetParams, NetWeights):
     def forward_from_to(self, start, end):
         """Run layers start..end inclusive; return the weighted loss."""
         loss = 0.0
-        for i in range(start, end + 1):
-            layer = self.layers[i]
-            bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
-            top = [self._blobs[k] for k in self._top_id_vecs[i]]
-            try:
-                layer.reshape(bottom, top)
-                layer.forward(bottom, top)
-            except (LayerSetupError, NetDefinitionError):
-                raise
-            except MemoryError as exc:
-                raise layer_memory_error(self._layer_names[i], layer.type,
-                                         [self._blob_names[k] for k in self._top_id_vecs[i]],
-                                         top, exc) from None
-            except Exception as exc:
-                if is_user_error(exc):
-                    raise
-                raise self._layer_failure(i, "forward", exc) from exc
-            for t, w in zip(top, layer.loss_weights):
-                if w:
-                    if not t.has_diff:       # reallocated by a reshape: the loss
-                        t.diff[...] = w      # weight lives in the diff, as in Caffe
-                    loss += float((t.data * t.diff).sum())
-            if self.debug_info:
-                self._log_forward(i)
+        i = start
+        while i <= end:
+            taken = self._forward_group(i, end)    # a fused group (net_fusion.py)
+            if not taken:
+                loss += self._forward_layer(i)
+            i += taken or 1
         return loss
+
+    def _forward_layer(self, i):
+        """Layer i's reshape and forward; its loss contribution."""
+        layer = self.layers[i]
+        bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
+        top = [self._blobs[k] for k in self._top_id_vecs[i]]
+        self._run(i, "forward", layer.reshape, bottom, top)
+        self._run(i, "forward", layer.forward, bottom, top)
+        loss = 0.0
+        for t, w in zip(top, layer.loss_weights):
+            if w:
+                if not t.has_diff:       # reallocated by a reshape: the loss
+                    t.diff[...] = w      # weight lives in the diff, as in Caffe
+                loss += float((t.data * t.diff).sum())
+        if self.debug_info:
+            self._log_forward(i)
+        return loss
+
+    def _run(self, i, stage, fn, *args):
+        """fn(*args) for layer i, its failures raised naming the layer."""
+        try:
+            return fn(*args)
+        except (LayerSetupError, NetDefinitionError):
+            raise
+        except Exception as exc:
+            if isinstance(exc, MemoryError) and stage == "forward":
+                raise layer_memory_error(
+                    self._layer_names[i], self.layers[i].type,
+                    [self._blob_names[k] for k in self._top_id_vecs[i]],
+                    [self._blobs[k] for k in self._top_id_vecs[i]], exc) from None
+            if is_user_error(exc):
+                raise
+            raise self._layer_failure(i, stage, exc) from exc
 
     # Caffe's debug_info lines: the mean absolute value of each blob touched.
     def _log_forward(self, i):
@@ -304,23 +323,21 @@ class Net(NetParams, NetWeights):
                 log.info("    [Backward] Layer %s, param blob %d diff: %g", name, j,
                          _mean_abs(blob.diff))
 
-    def backward_from_to(self, start, end):
-        """Run backward for layers start down to end inclusive (start >= end)."""
-        for i in range(start, end - 1, -1):
-            if not self._layer_need_backward[i]:
-                continue
-            bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
-            top = [self._blobs[k] for k in self._top_id_vecs[i]]
-            try:
-                self.layers[i].backward(top, self._bottom_need_backward[i], bottom)
-            except (LayerSetupError, NetDefinitionError):
-                raise
-            except Exception as exc:
-                if is_user_error(exc):
-                    raise
-                raise self._layer_failure(i, "backward", exc) from exc
-            if self.debug_info:
-                self._log_backward(i)
+    def backward_from_to(self, start, end, every_layer=False):
+        """Run backward for layers start down to end inclusive (start >= end), the
+        layers that need it; ``every_layer``: each layer, as ``caffe time`` does
+        (with each bottom's need as the net decided it)."""
+        i = start
+        while i >= end:
+            taken = self._backward_group(i, end, every_layer)
+            if not taken and (every_layer or self._layer_need_backward[i]):
+                bottom = [self._blobs[k] for k in self._bottom_id_vecs[i]]
+                top = [self._blobs[k] for k in self._top_id_vecs[i]]
+                self._run(i, "backward", self.layers[i].backward, top,
+                          self._bottom_need_backward[i], bottom)
+                if self.debug_info:
+                    self._log_backward(i)
+            i -= taken or 1
 
     def _layer_failure(self, i, stage, exc):
         """An error naming the layer, its type and its bottom blobs' shapes."""

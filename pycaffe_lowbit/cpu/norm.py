@@ -11,13 +11,24 @@ Sums accumulate in float64 (the NumPy references, in layers/batch_norm.py and
 layers/scale_bias.py, sum in the array's dtype: float32 results agree to
 rounding, about 1e-6 relative).
 
-    bn_stats(x)                   -> mean[c], var[c] = mean((x - mean)^2)   (two passes)
+    bn_stats(x)                   -> mean[c], var[c] = mean((x - mean)^2)   (one pass)
     bn_normalize(x, mean, std, xn, y): xn = y = (x - mean) / std           (one pass)
     bn_backward(dy, xn, std, dx): dx = (dy - (mean(dy * xn) xn + mean(dy))) / std
     scale_forward(x, s, b, y, keep): y = x s + b (b = 0: no bias), keep = x (a copy;
                                   an empty ``keep`` skips it)
     scale_backward(dy, x, s, ds, db, dx): ds += sum dy x, db += sum dy,
                                   dx = dy s  (each part optional: empty arrays skip it)
+
+BatchNorm followed in place by Scale, and by a ReLU or not
+(``layers/bn_scale_pair.py``), one pass each way where the layers take several:
+    bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope): xn = (x - mean) / std
+                                  (an empty ``xn`` skips it), v = xn s + b,
+                                  y = v or, with ``relu``, relu(v)
+    bn_scale_backward(dy, xn, s, b, std, ds, db, dx, batch, relu, slope): g = dy
+                                  (through the ReLU's backward with ``relu``),
+                                  ds += sum g xn, db += sum g (empty: skipped);
+                                  dx = (g s - (mean(g s xn) xn + mean(g s))) / std
+                                  (batch statistics) or g s / std (global)
 """
 import numpy as np
 
@@ -31,35 +42,36 @@ _REDUCE = {"reassoc"}
 
 
 @njit(fastmath=_REDUCE, parallel=True)
-def _row_sums(x, centre, out):
-    """out[i, k] = sum_j (x[i, k, j] - centre[k])^p, p = 1 (centre empty) or 2."""
+def _row_moments(x, shift, out):
+    """out[0, i, k] = sum_j d, out[1, i, k] = sum_j d^2, d = x[i, k, j] - shift[k]."""
     n, c, l = x.shape
-    square = centre.shape[0] > 0
     for r in prange(n * c):
         i = r // c
         k = r % c
-        q = 0.0
-        if square:
-            mu = centre[k]
-            for j in range(l):
-                d = x[i, k, j] - mu
-                q += d * d
-        else:
-            for j in range(l):
-                q += x[i, k, j]
-        out[i, k] = q
+        sk = shift[k]
+        q1 = 0.0
+        q2 = 0.0
+        for j in range(l):
+            d = x[i, k, j] - sk
+            q1 += d
+            q2 += d * d
+        out[0, i, k] = q1
+        out[1, i, k] = q2
     return out
 
 
 def bn_stats(x, mean, var):
-    """Two passes of row sums (``_row_sums``), added per channel in the order of n."""
+    """One pass of shifted row sums (``_row_moments``, float64), added per
+    channel in the order of n: with d = x - x[0, k, 0] (a value of the channel,
+    so the sums hardly cancel), mean = shift + E[d], var = E[d^2] - E[d]^2."""
     n, c, l = x.shape
     m = n * l if n * l > 0 else np.nan   # no values: nan statistics, as NumPy's mean
-    part = np.empty((n, c))
-    _row_sums(x, np.empty(0), part)
-    mean[...] = part.sum(axis=0) / m
-    _row_sums(x, mean, part)
-    var[...] = part.sum(axis=0) / m
+    shift = x[0, :, 0].astype(np.float64) if n * l > 0 else np.zeros(c)
+    part = np.empty((2, n, c))
+    _row_moments(x, shift, part)
+    d = part[0].sum(axis=0) / m
+    mean[...] = shift + d
+    var[...] = np.maximum(part[1].sum(axis=0) / m - d * d, 0.0)
     return mean
 
 
@@ -166,3 +178,125 @@ def scale_backward(dy, x, s, ds, db, dx):
         if want_b:
             db[k] += acc_b[k]
     return dx
+
+
+@njit(parallel=True)
+def bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope):
+    """BatchNorm's normalisation, Scale's v = xn s + b and, with ``relu``, the
+    ReLU y = v > 0 ? v : v slope, in one pass; the same float rounding as the
+    layers' own passes (xn rounded, then scaled)."""
+    n, c, l = x.shape
+    keep = xn.shape[0] > 0
+    for r in prange(n * c):
+        i = r // c
+        k = r % c
+        mu = mean[k]
+        sd = std[k]
+        sk = s[k]
+        bk = b[k]
+        for j in range(l):
+            u = (x[i, k, j] - mu) / sd
+            if keep:
+                xn[i, k, j] = u
+            v = u * sk + bk
+            if relu and not v > 0:
+                v = v * slope
+            y[i, k, j] = v
+    return y
+
+
+@njit(fastmath=_REDUCE, parallel=True)
+def _row_sums_dy(dy, xn, s, b, relu, slope, part):
+    """With g = dy (through the ReLU's backward when ``relu``):
+    part[0, i, k] = sum_j g xn, part[1, i, k] = sum_j g (xn empty: only the
+    second, and no ReLU)."""
+    n, c, l = dy.shape
+    with_x = xn.shape[0] > 0
+    for r in prange(n * c):
+        i = r // c
+        k = r % c
+        sk = s[k]
+        bk = b[k]
+        s_dyx = 0.0
+        s_dy = 0.0
+        for j in range(l):
+            g = dy[i, k, j]
+            if with_x:
+                u = xn[i, k, j]
+                if relu:   # ReLU's backward from its y, recomputed as the forward made it
+                    v = u * sk + bk
+                    if not v > 0:
+                        v = v * slope
+                    if not v > 0:
+                        g = g * slope
+                s_dyx += g * u
+            s_dy += g
+        part[0, i, k] = s_dyx
+        part[1, i, k] = s_dy
+    return part
+
+
+@njit(parallel=True)
+def _bn_scale_apply(dy, xn, s, bias, relu, slope, a, b, std, dx):
+    """dx = (g s - (a xn + b)) / std, per channel a, b (a, b empty: g s / std),
+    g = dy through the ReLU's backward when ``relu``."""
+    n, c, l = dy.shape
+    centre = a.shape[0] > 0
+    for r in prange(n * c):
+        i = r // c
+        k = r % c
+        sk = s[k]
+        bk = bias[k]
+        sd = std[k]
+        if centre:
+            ak = a[k]
+            ck = b[k]
+            for j in range(l):
+                u = xn[i, k, j]
+                g = dy[i, k, j]
+                if relu:
+                    v = u * sk + bk
+                    if not v > 0:
+                        v = v * slope
+                    if not v > 0:
+                        g = g * slope
+                dx[i, k, j] = (g * sk - (ak * u + ck)) / sd
+        elif relu:
+            for j in range(l):
+                g = dy[i, k, j]
+                v = xn[i, k, j] * sk + bk
+                if not v > 0:
+                    v = v * slope
+                if not v > 0:
+                    g = g * slope
+                dx[i, k, j] = g * sk / sd
+        else:
+            for j in range(l):
+                dx[i, k, j] = dy[i, k, j] * sk / sd
+    return dx
+
+
+def bn_scale_backward(dy, xn, s, bias, std, ds, db, dx, batch, relu, slope):
+    """Scale's parameter sums and BatchNorm's input gradient from one pass of
+    sums over dy (and xn) and one pass writing dx (an empty ``dx`` skips it);
+    with ``relu``, dy is the ReLU's top diff (xn needed). The BatchNorm sums are
+    Scale's times s: mean(g s xn) = s sum(g xn) / m."""
+    n, c, l = dy.shape
+    need_x = batch or relu or ds.shape[0] > 0
+    if batch or ds.shape[0] > 0 or db.shape[0] > 0:
+        part = np.empty((2, n, c))
+        _row_sums_dy(dy, xn if need_x else np.empty((0, 0, 0), dy.dtype), s, bias, relu,
+                     slope, part)
+        sums = part.sum(axis=1)
+        if ds.shape[0] > 0:
+            ds += sums[0]
+        if db.shape[0] > 0:
+            db += sums[1]
+    if dx.shape[0] == 0:
+        return dx
+    if batch:
+        m = n * l if n * l > 0 else np.nan
+        a, b = (sums * (s.astype(np.float64) / m)).astype(dy.dtype)
+    else:
+        a = b = np.empty(0, dy.dtype)
+    return _bn_scale_apply(dy, xn, s, bias, relu, slope, a, b, std, dx)

@@ -102,11 +102,7 @@ class BatchNorm(Layer):
         if not self.use_global_stats and jit.runs(x):
             self._forward_compiled(x, y, m)
         elif self.use_global_stats:
-            s = float(self.blobs[2].data.reshape(-1)[0])
-            factor = dt(0) if s == 0 else dt(1) / dt(s)
-            mean = self.blobs[0].data.reshape(1, -1, 1) * factor
-            var = self.blobs[1].data.reshape(1, -1, 1) * factor
-            self._std = xp.sqrt(var + dt(self.eps))
+            mean = self._global_statistics()
             xp.subtract(x, mean, out=y)
             y /= self._std
         else:
@@ -124,15 +120,42 @@ class BatchNorm(Layer):
 
     def _forward_compiled(self, x, y, m):
         """Batch statistics in two passes (float64 sums), then x_norm and y in one."""
-        dt = self.dtype
         x = np.ascontiguousarray(x)
+        mean = self._batch_statistics_compiled(x, m)
+        cpu_norm.bn_normalize(x, mean.reshape(-1), self._std.reshape(-1),
+                              self._x_norm_buffer(np), y)
+
+    def _batch_statistics_compiled(self, x, m):
+        """The batch mean (1, C, 1) of a contiguous (N, C, L) NumPy x, in two
+        compiled passes; updates the running statistics and sets self._std."""
+        dt = self.dtype
         mean, var = np.empty(self.channels), np.empty(self.channels)
         cpu_norm.bn_stats(x, mean, var)
         mean, var = mean.astype(dt).reshape(1, -1, 1), var.astype(dt).reshape(1, -1, 1)
         self._update_statistics(mean, var, m)
         self._std = np.sqrt(var + dt.type(self.eps))
-        cpu_norm.bn_normalize(x, mean.reshape(-1), self._std.reshape(-1),
-                              self._x_norm_buffer(np), y)
+        return mean
+
+    def _global_statistics(self):
+        """The stored mean (1, C, 1) scaled by the stored factor; sets self._std."""
+        dt = self.dtype.type
+        xp = self.blobs[0].xp
+        s = float(self.blobs[2].data.reshape(-1)[0])
+        factor = dt(0) if s == 0 else dt(1) / dt(s)
+        mean = self.blobs[0].data.reshape(1, -1, 1) * factor
+        var = self.blobs[1].data.reshape(1, -1, 1) * factor
+        self._std = xp.sqrt(var + dt(self.eps))
+        return mean
+
+    def statistics_for_pair(self, x):
+        """For the fused BatchNorm+Scale pass (bn_scale_pair.py): (mean, std) as
+        flat (C,) arrays for a contiguous (N, C, L) NumPy x, exactly as forward
+        computes them (and with the same updates of the running statistics)."""
+        if self.use_global_stats:
+            mean = self._global_statistics()
+        else:
+            mean = self._batch_statistics_compiled(x, self._dims[0] * self._dims[2])
+        return mean.reshape(-1), self._std.reshape(-1)
 
     def _update_statistics(self, mean, var, m):
         dt = self.dtype.type

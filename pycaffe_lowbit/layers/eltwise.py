@@ -6,7 +6,17 @@ SUM   y = sum_i c_i x_i  (coeff c, default all 1);  dx_i = c_i dy
 MAX   y = max_i x_i;  dx_i = dy where bottom i won, else 0.  Ties follow Caffe's
       CPU code: bottom 1 beats bottom 0 unless x_0 > x_1, and a later bottom
       (index >= 2) wins only when strictly greater.
+
+SUM's gradient for a coefficient 1 is dy itself. Caffe copies it into each
+bottom's diff; on NumPy a bottom in ``share_diff`` (chosen by the Net,
+``share_sum_diffs``) gets the top's diff array itself, where nothing that runs
+backward afterwards writes into that array: the bottom's producers then only
+read it (a Split, the layer that made the blob) or replace it (BatchNorm and
+Scale in place). The values every blob shows are Caffe's; the copy, a pass
+over the activation per bottom, is saved (ResNet's shortcut sums).
 """
+import numpy as np
+
 from .. import kernels
 from ..kernels import eltwise as eltwise_kernels
 from ..proto import caffe_pb2
@@ -33,6 +43,7 @@ class Eltwise(Layer):
         self.coeffs = list(ep.coeff) if len(ep.coeff) else [1.0] * len(bottom)
         self.stable_prod_grad = ep.stable_prod_grad
         self._mask = None
+        self.share_diff = frozenset()     # bottoms given dy itself (share_sum_diffs)
 
     def reshape(self, bottom, top):
         for i, b in enumerate(bottom[1:], 1):
@@ -106,6 +117,43 @@ class Eltwise(Layer):
                     g = top[0].data / b.data
                 b.diff = g * dy
             elif self.op == _Op.SUM:
-                b.diff = dy.copy() if self.coeffs[i] == 1 else self._coeff(i) * dy
+                if self.coeffs[i] != 1:
+                    b.diff = self._coeff(i) * dy
+                elif i in self.share_diff and isinstance(dy, np.ndarray):
+                    b.diff = dy
+                else:
+                    b.diff = dy.copy()
             else:
                 b.diff = dy * (self._mask == i).astype(dy.dtype)
+
+
+# Layers that, run in place on a blob, give their bottom a new diff array in
+# backward (never writing into their top's): BatchNorm and Scale on every path.
+_REPLACE_DIFF_IN_PLACE = frozenset(("BatchNorm", "Scale"))
+# Layers whose bottom diff may be their top diff itself, or a view of it
+# (Flatten, Reshape; Concat of one bottom, Slice of one top), and Python
+# layers, which may do anything: a shared array would reach further back.
+_PASS_DIFF_ON = frozenset(("Flatten", "Reshape", "Concat", "Slice", "Python"))
+
+
+def share_sum_diffs(layers, bottom_ids, top_ids):
+    """Set each SUM Eltwise's ``share_diff``: the bottoms (coefficient 1, not
+    the top, not given twice) whose producers are all safe with the top's diff
+    array as their top diff: the layer that made the blob, one that hands its
+    bottom a diff of its own (not ``_PASS_DIFF_ON``), and after it only
+    BatchNorm or Scale in place on it."""
+    for e, layer in enumerate(layers):
+        if layer.type != "Eltwise" or layer.op != _Op.SUM:
+            continue
+        share = set()
+        ids = list(bottom_ids[e])
+        for k, blob in enumerate(ids):
+            if layer.coeffs[k] != 1 or blob in top_ids[e] or ids.count(blob) > 1:
+                continue
+            producers = [j for j in range(e) if blob in top_ids[j]]
+            made = [j for j in producers if blob not in bottom_ids[j]]
+            in_place = [j for j in producers if blob in bottom_ids[j]]
+            if len(made) == 1 and layers[made[0]].type not in _PASS_DIFF_ON and all(
+                    layers[j].type in _REPLACE_DIFF_IN_PLACE for j in in_place):
+                share.add(k)
+        layer.share_diff = frozenset(share)
