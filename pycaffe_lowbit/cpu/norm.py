@@ -24,9 +24,11 @@ BatchNorm followed in place by Scale, and by a ReLU or not
     bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope): xn = (x - mean) / std
                                   (an empty ``xn`` skips it), v = xn s + b,
                                   y = v or, with ``relu``, relu(v)
-    bn_scale_backward(dy, xn, s, b, std, ds, db, dx, batch, relu, slope): g = dy
-                                  (through the ReLU's backward with ``relu``),
-                                  ds += sum g xn, db += sum g (empty: skipped);
+    bn_scale_backward(dy, src, centre, spread, s, b, std, ds, db, dx, batch, relu,
+                      slope): xn = (src - centre) / spread (the kept xn, or x with
+                                  BatchNorm's mean and std), g = dy (through the
+                                  ReLU's backward with ``relu``), ds += sum g xn,
+                                  db += sum g (empty: skipped);
                                   dx = (g s - (mean(g s xn) xn + mean(g s))) / std
                                   (batch statistics) or g s / std (global)
 """
@@ -199,19 +201,20 @@ def bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope):
             if keep:
                 xn[i, k, j] = u
             v = u * sk + bk
-            if relu and not v > 0:
-                v = v * slope
+            if relu:
+                v = v if v > 0 else v * slope
             y[i, k, j] = v
     return y
 
 
 @njit(fastmath=_REDUCE, parallel=True)
-def _row_sums_dy(dy, xn, s, b, relu, slope, part):
-    """With g = dy (through the ReLU's backward when ``relu``):
-    part[0, i, k] = sum_j g xn, part[1, i, k] = sum_j g (xn empty: only the
-    second, and no ReLU)."""
+def _row_sums_dy(dy, src, centre, spread, s, b, relu, slope, part):
+    """With xn = (src - centre) / spread (src = xn: centre 0, spread 1; src = x:
+    BatchNorm's mean and std, xn as the forward rounded it) and g = dy, through
+    the ReLU's backward when ``relu``: part[0, i, k] = sum_j g xn,
+    part[1, i, k] = sum_j g (src empty: only the second, and no ReLU)."""
     n, c, l = dy.shape
-    with_x = xn.shape[0] > 0
+    with_x = src.shape[0] > 0
     for r in prange(n * c):
         i = r // c
         k = r % c
@@ -219,74 +222,73 @@ def _row_sums_dy(dy, xn, s, b, relu, slope, part):
         bk = b[k]
         s_dyx = 0.0
         s_dy = 0.0
-        for j in range(l):
-            g = dy[i, k, j]
-            if with_x:
-                u = xn[i, k, j]
+        if with_x:
+            mu = centre[k]
+            sd = spread[k]
+            for j in range(l):
+                g = dy[i, k, j]
+                u = (src[i, k, j] - mu) / sd
                 if relu:   # ReLU's backward from its y, recomputed as the forward made it
                     v = u * sk + bk
-                    if not v > 0:
-                        v = v * slope
-                    if not v > 0:
-                        g = g * slope
+                    v = v if v > 0 else v * slope
+                    g = g if v > 0 else g * slope
                 s_dyx += g * u
-            s_dy += g
+                s_dy += g
+        else:
+            for j in range(l):
+                s_dy += dy[i, k, j]
         part[0, i, k] = s_dyx
         part[1, i, k] = s_dy
     return part
 
 
 @njit(parallel=True)
-def _bn_scale_apply(dy, xn, s, bias, relu, slope, a, b, std, dx):
-    """dx = (g s - (a xn + b)) / std, per channel a, b (a, b empty: g s / std),
-    g = dy through the ReLU's backward when ``relu``."""
+def _bn_scale_apply(dy, src, centre, spread, s, bias, relu, slope, centred, a, b, std, dx):
+    """dx = (g s - (a xn + b)) / std, per channel a, b (not ``centred``: g s / std),
+    g = dy through the ReLU's backward when ``relu``; xn from src as in
+    ``_row_sums_dy``."""
     n, c, l = dy.shape
-    centre = a.shape[0] > 0
     for r in prange(n * c):
         i = r // c
         k = r % c
         sk = s[k]
         bk = bias[k]
         sd = std[k]
-        if centre:
+        if centred or relu:
+            mu = centre[k]
+            sp = spread[k]
             ak = a[k]
             ck = b[k]
             for j in range(l):
-                u = xn[i, k, j]
+                u = (src[i, k, j] - mu) / sp
                 g = dy[i, k, j]
                 if relu:
                     v = u * sk + bk
-                    if not v > 0:
-                        v = v * slope
-                    if not v > 0:
-                        g = g * slope
-                dx[i, k, j] = (g * sk - (ak * u + ck)) / sd
-        elif relu:
-            for j in range(l):
-                g = dy[i, k, j]
-                v = xn[i, k, j] * sk + bk
-                if not v > 0:
-                    v = v * slope
-                if not v > 0:
-                    g = g * slope
-                dx[i, k, j] = g * sk / sd
+                    v = v if v > 0 else v * slope
+                    g = g if v > 0 else g * slope
+                if centred:
+                    dx[i, k, j] = (g * sk - (ak * u + ck)) / sd
+                else:
+                    dx[i, k, j] = g * sk / sd
         else:
             for j in range(l):
                 dx[i, k, j] = dy[i, k, j] * sk / sd
     return dx
 
 
-def bn_scale_backward(dy, xn, s, bias, std, ds, db, dx, batch, relu, slope):
+def bn_scale_backward(dy, src, centre, spread, s, bias, std, ds, db, dx, batch, relu,
+                      slope):
     """Scale's parameter sums and BatchNorm's input gradient from one pass of
-    sums over dy (and xn) and one pass writing dx (an empty ``dx`` skips it);
-    with ``relu``, dy is the ReLU's top diff (xn needed). The BatchNorm sums are
-    Scale's times s: mean(g s xn) = s sum(g xn) / m."""
+    sums over dy (and src) and one pass writing dx (an empty ``dx`` skips it);
+    xn = (src - centre) / spread: the kept xn (centre 0, spread 1) or BatchNorm's
+    input x (its mean and std). With ``relu``, dy is the ReLU's top diff. The
+    BatchNorm sums are Scale's times s: mean(g s xn) = s sum(g xn) / m."""
     n, c, l = dy.shape
     need_x = batch or relu or ds.shape[0] > 0
     if batch or ds.shape[0] > 0 or db.shape[0] > 0:
         part = np.empty((2, n, c))
-        _row_sums_dy(dy, xn if need_x else np.empty((0, 0, 0), dy.dtype), s, bias, relu,
-                     slope, part)
+        _row_sums_dy(dy, src if need_x else np.empty((0, 0, 0), dy.dtype), centre, spread,
+                     s, bias, relu, slope, part)
         sums = part.sum(axis=1)
         if ds.shape[0] > 0:
             ds += sums[0]
@@ -298,5 +300,6 @@ def bn_scale_backward(dy, xn, s, bias, std, ds, db, dx, batch, relu, slope):
         m = n * l if n * l > 0 else np.nan
         a, b = (sums * (s.astype(np.float64) / m)).astype(dy.dtype)
     else:
-        a = b = np.empty(0, dy.dtype)
-    return _bn_scale_apply(dy, xn, s, bias, relu, slope, a, b, std, dx)
+        a = b = np.zeros(c, dy.dtype)
+    return _bn_scale_apply(dy, src, centre, spread, s, bias, relu, slope, batch, a, b, std,
+                           dx)

@@ -36,6 +36,7 @@ from .registry import register
 class BatchNorm(Layer):
     exact_num_bottom = 1
     exact_num_top = 1
+    _pair_pending = None   # a fused pass with Scale whose state is not ours yet
 
     def layer_setup(self, bottom, top):
         bp = self.param.batch_norm_param
@@ -82,6 +83,8 @@ class BatchNorm(Layer):
         self._dims = (n, self.channels, x.count // max(n * self.channels, 1))
 
     def forward(self, bottom, top):
+        if self._pair_pending is not None:     # after a fused pass (bn_scale_pair.py)
+            self._pair_pending.materialize()
         x = bottom[0].data.reshape(self._dims)
         xp = bottom[0].xp
         dt = self.dtype.type
@@ -126,8 +129,8 @@ class BatchNorm(Layer):
                               self._x_norm_buffer(np), y)
 
     def _batch_statistics_compiled(self, x, m):
-        """The batch mean (1, C, 1) of a contiguous (N, C, L) NumPy x, in two
-        compiled passes; updates the running statistics and sets self._std."""
+        """The batch mean (1, C, 1) of a contiguous (N, C, L) NumPy x, in one
+        compiled pass; updates the running statistics and sets self._std."""
         dt = self.dtype
         mean, var = np.empty(self.channels), np.empty(self.channels)
         cpu_norm.bn_stats(x, mean, var)
@@ -176,6 +179,8 @@ class BatchNorm(Layer):
         return buf
 
     def backward(self, top, propagate_down, bottom):
+        if self._pair_pending is not None:
+            self._pair_pending.materialize()
         if not propagate_down[0]:
             return
         dy = top[0].diff.reshape(self._dims)

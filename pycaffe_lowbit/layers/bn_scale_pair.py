@@ -6,8 +6,10 @@ normalise 3, Scale's copy of its input and its output 3) and eleven backward.
 Run as a pair, with x viewed as (N, C, L), s and b Scale's blobs:
 
   forward   mean, std as BatchNorm computes them (and the same running-statistics
-            update); then, in one pass, xn = (x - mean) / std (kept: it is
-            BatchNorm's x_norm and Scale's saved input) and y = xn s + b
+            update, one pass over x); then, in one pass, xn = (x - mean) / std
+            and y = xn s + b. x itself is kept for the backward, where xn is
+            recomputed (the blob gets y, a new array, so x's array is left as
+            it was): no xn written
   backward  one pass of per-(n, c) sums: sum dy, sum dy xn (Scale's ds, db and,
             times s, BatchNorm's mean(g), mean(g xn) with g = dy s);
             one pass: dx = (g - (mean(g xn) xn + mean(g))) / std
@@ -23,10 +25,10 @@ arithmetic, bit for bit; the backward's BatchNorm sums are s * sum(dy ...)
 rather than sum((dy s) ...), about 1e-7 relative apart.
 
 When a net runs the pair (``Net.forward_from_to`` / ``backward_from_to`` over a
-range holding both layers), each layer is left in the state its own pass would
-leave: BatchNorm's ``_std`` and x_norm buffer, Scale's saved input, so a later
-pass of either layer alone (``forward_from_to(i, i)``, ``lowbit-caffe time``)
-works and gives the same numbers. The pair runs only where everything holds:
+range holding both layers), a later pass of either layer alone
+(``forward_from_to(i, i)``, ``lowbit-caffe time``) first asks the pair for the
+state the layer's own forward would have left (``materialize``: BatchNorm's
+x_norm buffer, Scale's saved input), so it works and gives the same numbers. The pair runs only where everything holds:
 NumPy arrays with Numba on, a learned Scale over axis 1 with one channel per
 BatchNorm channel (its bias, if any, too), both in place on one blob, and no
 ``debug_info`` (whose lines name each layer's own top); otherwise each layer
@@ -79,6 +81,7 @@ class BatchNormScalePair:
         self.bn = bn
         self.scale = scale
         self.relu = relu
+        self._saved = None      # (x, mean, std) of the last fused forward
 
     def runs(self, blob):
         """The fused passes apply to this blob now (its arrays, the layers'
@@ -95,18 +98,34 @@ class BatchNormScalePair:
 
     def forward(self, blob, with_relu=False):
         """The layers' forward on the blob they share (reshaped already):
-        BatchNorm and Scale, and the ReLU with ``with_relu``."""
+        BatchNorm and Scale, and the ReLU with ``with_relu``. xn is not
+        written: the input x is kept (the blob gets y, a new array), with the
+        mean and std, and xn recomputed from them where needed."""
         bn, sc = self.bn, self.scale
         dims = bn._dims
         x = np.ascontiguousarray(blob.data.reshape(dims))
         mean, std = bn.statistics_for_pair(x)
-        keep_xn = not bn.use_global_stats or sc._scale_grad([blob]) or with_relu
-        xn = bn._x_norm_buffer(np) if keep_xn else np.empty((0, 0, 0), x.dtype)
         y = np.empty(dims, x.dtype)             # the blob's new array, as each layer's
-        cpu_norm.bn_scale_forward(x, mean, std, sc.blobs[0].data.reshape(-1),
-                                  self._bias(), xn, y, with_relu, self._slope(with_relu))
-        sc._x = xn if keep_xn else None     # Scale's input, as its own forward keeps it
+        cpu_norm.bn_scale_forward(x, mean, std, sc.blobs[0].data.reshape(-1), self._bias(),
+                                  np.empty((0, 0, 0), x.dtype), y, with_relu,
+                                  self._slope(with_relu))
+        self._saved = (x, mean, std)
+        bn._pair_pending = sc._pair_pending = self
+        sc._x = None
         blob.data = y.reshape(blob.shape)
+
+    def materialize(self):
+        """Give the two layers the state their own forward would have left (xn
+        in BatchNorm's buffer and as Scale's saved input), from the kept x;
+        called by either layer before a pass of its own."""
+        if self._saved is None:
+            return
+        x, mean, std = self._saved
+        xn = self.bn._x_norm_buffer(np)
+        cpu_norm.bn_normalize(x, mean, std, xn, xn)
+        self.scale._x = xn
+        self._saved = None
+        self.bn._pair_pending = self.scale._pair_pending = None
 
     def _bias(self):
         sc = self.scale
@@ -117,27 +136,31 @@ class BatchNormScalePair:
         """The layers' backward (the ReLU's too with ``with_relu``: the blob's
         diff is then its top diff); ``propagate_down``: BatchNorm's bottom
         needs a diff (the others' bottoms are the same blob). False, having
-        done nothing, where the last forward kept no xn and this needs it
-        (global statistics, no scale gradient, the layers run one by one)."""
+        done nothing, where the last forward (the layers' own) kept no xn and
+        this needs it (global statistics, no scale gradient)."""
         bn, sc = self.bn, self.scale
         dims, dt = bn._dims, bn.dtype
         none = np.empty(0, dt)
         want_s = sc.param_propagate_down[0]
         want_b = sc._bias is not None and sc.param_propagate_down[-1]
         batch = not bn.use_global_stats
-        xn = bn._y if batch else sc._x
-        if xn is None:
-            if with_relu or want_s:
-                return False
-            xn = np.empty((0, 0, 0), dt)
+        if self._saved is not None:
+            src, centre, spread = self._saved
+        else:
+            src = bn._y if batch else sc._x
+            centre, spread = np.zeros(dims[1], dt), np.ones(dims[1], dt)
+            if src is None:
+                if with_relu or want_s:
+                    return False
+                src = np.empty((0, 0, 0), dt)
         for param in sc.blobs[:2 if want_b else 1]:
             if not param.diff.flags.c_contiguous:   # accumulate through a view
                 param.diff = np.ascontiguousarray(param.diff)
         dy = np.ascontiguousarray(blob.diff.reshape(dims))
         dx = np.empty(dims, dt) if propagate_down else np.empty((0, 0, 0), dt)
         cpu_norm.bn_scale_backward(
-            dy, xn.reshape(dims) if xn.size else xn, sc.blobs[0].data.reshape(-1),
-            self._bias(), bn._std.reshape(-1),
+            dy, src.reshape(dims) if src.size else src, centre, spread,
+            sc.blobs[0].data.reshape(-1), self._bias(), bn._std.reshape(-1),
             sc.blobs[0].diff.reshape(-1) if want_s else none,
             sc._bias.blobs[0].diff.reshape(-1) if want_b else none, dx, batch,
             with_relu, self._slope(with_relu))

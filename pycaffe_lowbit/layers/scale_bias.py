@@ -123,6 +123,7 @@ class Scale(Layer):
     min_num_bottom = 1
     max_num_bottom = 2
     exact_num_top = 1
+    _pair_pending = None   # a fused pass with BatchNorm whose state is not ours yet
 
     def layer_setup(self, bottom, top):
         sp = self.param.scale_param
@@ -171,6 +172,8 @@ class Scale(Layer):
             self._bias.reshape([top[0]], top)
 
     def forward(self, bottom, top):
+        if self._pair_pending is not None:     # after a fused pass (bn_scale_pair.py)
+            self._pair_pending.materialize()
         x = bottom[0].data
         xp = bottom[0].xp
         # In place, backward needs x after top.data is replaced: keep a copy
@@ -243,6 +246,8 @@ class Scale(Layer):
         return self.param_propagate_down[0] if len(bottom) == 1 else True
 
     def backward(self, top, propagate_down, bottom):
+        if self._pair_pending is not None:
+            self._pair_pending.materialize()
         dy = top[0].diff
         xp = top[0].xp
         if self._compiled(dy, bottom):
