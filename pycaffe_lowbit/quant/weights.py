@@ -23,6 +23,7 @@ selection is still drawn on the host from ``backend.rng()``.
 import numpy as np
 
 from ..core import backend
+from ..cpu import jit, quant as cpu_quant
 from ..kernels import quant as kq
 
 
@@ -80,11 +81,25 @@ class BinaryWeights(_StraightThrough):
         a weight-sized array), and used first as the scratch for |W|."""
         if kq.runs(w):
             return kq.binary_weights(w, self.use_alpha)
+        if out is not None and out is not w and jit.runs(w, out) and w.flags.c_contiguous \
+                and out.flags.c_contiguous and w.ndim == 2:
+            return self._forward_compiled(w, out)
         if self.use_alpha:
             a = row_mean_abs(w, out)[:, None]
         else:
             a = w.dtype.type(1)
         return _signed(w, a, out)
+
+    def _forward_compiled(self, w, out):
+        """The same passes, |W| and the signs on the threads (``cpu.quant``);
+        the row sums stay the BLAS matrix-vector product."""
+        if self.use_alpha:
+            k = w.shape[1]
+            a = np.matmul(cpu_quant.abs_rows(w, out), np.ones(k, w.dtype)) \
+                * (w.dtype.type(1) / w.dtype.type(k))
+        else:
+            a = np.ones(w.shape[0], w.dtype)
+        return cpu_quant.signed_rows(w, a, out)
 
 
 class TernaryWeights(_StraightThrough):

@@ -81,3 +81,29 @@ def test_the_quantizer_itself_takes_the_compiled_pass(monkeypatch, layout):
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_alpha", [True, False])
+def test_binary_weights_compiled_bit_equal(monkeypatch, dtype, use_alpha):
+    """BWN's Q = a_n s(W) with |W| and the signs on the threads (cpu.quant)
+    equals the NumPy passes bit for bit, zeros of both signs included."""
+    from pycaffe_lowbit.quant import BinaryWeights
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((37, 129)).astype(dtype)
+    w[0, :5] = [0.0, -0.0, 1e-30, -1e-30, 2.0]
+    w[3] = 0
+    q = BinaryWeights(use_alpha)
+    monkeypatch.setenv("LOWBIT_NUMBA", "0")
+    ref = q.forward(w, out=np.empty_like(w))
+    monkeypatch.setenv("LOWBIT_NUMBA", "1")
+    out = np.empty_like(w)
+    got = q.forward(w, out=out)
+    assert got is out
+    assert np.array_equal(got, ref) and np.array_equal(np.signbit(got), np.signbit(ref))
+
+
+def test_weight_kernels_on_empty_rows():
+    w = np.empty((0, 4), np.float32)
+    assert cpu_quant.abs_rows(w, np.empty_like(w)).shape == (0, 4)
+    assert cpu_quant.signed_rows(w, np.empty(0, np.float32), np.empty_like(w)).shape == (0, 4)
