@@ -28,8 +28,8 @@ When a net runs the pair (``Net.forward_from_to`` / ``backward_from_to`` over a
 range holding both layers), a later pass of either layer alone
 (``forward_from_to(i, i)``, ``lowbit-caffe time``) first asks the pair for the
 state the layer's own forward would have left (``materialize``: BatchNorm's
-x_norm buffer, Scale's saved input), so it works and gives the same numbers. The pair runs only where everything holds:
-NumPy arrays with Numba on, a learned Scale over axis 1 with one channel per
+x_norm buffer, Scale's saved input), so it works and gives the same numbers.
+The pair runs only where everything holds: NumPy arrays with Numba on, a learned Scale over axis 1 with one channel per
 BatchNorm channel (its bias, if any, too), both in place on one blob, and no
 ``debug_info`` (whose lines name each layer's own top); otherwise each layer
 runs on its own. ``LOWBIT_FUSE=0`` turns pairs off (and, read when a Net is
