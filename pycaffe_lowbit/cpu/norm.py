@@ -21,9 +21,8 @@ rounding, about 1e-6 relative).
 
 BatchNorm followed in place by Scale, and by a ReLU or not
 (``layers/bn_scale_pair.py``), one pass each way where the layers take several:
-    bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope): xn = (x - mean) / std
-                                  (an empty ``xn`` skips it), v = xn s + b,
-                                  y = v or, with ``relu``, relu(v)
+    bn_scale_forward(x, mean, std, s, b, y, relu, slope): xn = (x - mean) / std,
+                                  v = xn s + b, y = v or, with ``relu``, relu(v)
     bn_scale_backward(dy, src, centre, spread, s, b, std, ds, db, dx, batch, relu,
                       slope): xn = (src - centre) / spread (the kept xn, or x with
                                   BatchNorm's mean and std), g = dy (through the
@@ -183,12 +182,12 @@ def scale_backward(dy, x, s, ds, db, dx):
 
 
 @njit(parallel=True)
-def bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope):
+def bn_scale_forward(x, mean, std, s, b, y, relu, slope):
     """BatchNorm's normalisation, Scale's v = xn s + b and, with ``relu``, the
     ReLU y = v > 0 ? v : v slope, in one pass; the same float rounding as the
-    layers' own passes (xn rounded, then scaled)."""
+    layers' own passes (xn rounded, then scaled). xn is not kept: the backward
+    recomputes it from x."""
     n, c, l = x.shape
-    keep = xn.shape[0] > 0
     for r in prange(n * c):
         i = r // c
         k = r % c
@@ -197,10 +196,7 @@ def bn_scale_forward(x, mean, std, s, b, xn, y, relu, slope):
         sk = s[k]
         bk = b[k]
         for j in range(l):
-            u = (x[i, k, j] - mu) / sd
-            if keep:
-                xn[i, k, j] = u
-            v = u * sk + bk
+            v = (x[i, k, j] - mu) / sd * sk + bk
             if relu:
                 v = v if v > 0 else v * slope
             y[i, k, j] = v

@@ -122,7 +122,7 @@ class BatchNorm(Layer):
         top[0].data = y.reshape(bottom[0].shape)
 
     def _forward_compiled(self, x, y, m):
-        """Batch statistics in two passes (float64 sums), then x_norm and y in one."""
+        """Batch statistics in one pass (float64 sums), then x_norm and y in one."""
         x = np.ascontiguousarray(x)
         mean = self._batch_statistics_compiled(x, m)
         cpu_norm.bn_normalize(x, mean.reshape(-1), self._std.reshape(-1),

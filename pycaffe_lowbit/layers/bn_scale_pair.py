@@ -106,9 +106,8 @@ class BatchNormScalePair:
         x = np.ascontiguousarray(blob.data.reshape(dims))
         mean, std = bn.statistics_for_pair(x)
         y = np.empty(dims, x.dtype)             # the blob's new array, as each layer's
-        cpu_norm.bn_scale_forward(x, mean, std, sc.blobs[0].data.reshape(-1), self._bias(),
-                                  np.empty((0, 0, 0), x.dtype), y, with_relu,
-                                  self._slope(with_relu))
+        cpu_norm.bn_scale_forward(x, mean, std, sc.blobs[0].data.reshape(-1), self._bias(), y,
+                                  with_relu, self._slope(with_relu))
         self._saved = (x, mean, std)
         bn._pair_pending = sc._pair_pending = self
         sc._x = None

@@ -34,18 +34,33 @@ def row_mean_abs(w, scratch=None):
     fork's float32 a_n bit for bit in LeNet-HWGQ's k = 500 and 800 layers; a
     float64 mean rounded to float32 is 1 ulp off in about 2/3 of the rows, which
     flips a few quantized activations downstream. ``scratch``: an array of w's
-    shape to hold |W| (else one is allocated)."""
+    shape to hold |W| (else one is allocated); |W| is taken on the threads
+    (``cpu.quant.abs_rows``) where ``_threaded``."""
     xp = backend.get_array_module(w)
     k = w.shape[1]
     one = w.dtype.type(1)
-    return xp.matmul(xp.abs(w, out=scratch), xp.ones(k, w.dtype)) * (one / w.dtype.type(k))
+    absolute = (cpu_quant.abs_rows(w, scratch) if _threaded(w, scratch)
+                else xp.abs(w, out=scratch))
+    return xp.matmul(absolute, xp.ones(k, w.dtype)) * (one / w.dtype.type(k))
+
+
+def _threaded(w, out):
+    """``cpu.quant``'s row passes take w and out (bit-equal to the NumPy ops,
+    split over the threads): NumPy float arrays with Numba on, 2-D,
+    C-contiguous, out a separate array of w's shape and dtype."""
+    return (out is not None and out is not w and w.ndim == 2 and out.shape == w.shape
+            and out.dtype == w.dtype and jit.runs(w, out)
+            and w.flags.c_contiguous and out.flags.c_contiguous)
 
 
 def _signed(w, a, out=None):
     """a where w >= 0 (0 and -0.0 included), else -a: a_n s(W_nj) for a (num, 1),
     or s(W_nj) for a = 1. As copysign(a, w + 0): -0.0 + 0 is +0.0 in IEEE
     arithmetic, so zeros of either sign take +a (and this is much faster than
-    a ``where``)."""
+    a ``where``). On the threads (``cpu.quant.signed_rows``) where ``_threaded``."""
+    if _threaded(w, out):
+        rows = a.reshape(-1) if np.ndim(a) else np.full(w.shape[0], a, w.dtype)
+        return cpu_quant.signed_rows(w, rows, out)
     xp = backend.get_array_module(w)
     s = xp.add(w, w.dtype.type(0), out=out)
     return xp.copysign(a, s, out=s)
@@ -81,25 +96,11 @@ class BinaryWeights(_StraightThrough):
         a weight-sized array), and used first as the scratch for |W|."""
         if kq.runs(w):
             return kq.binary_weights(w, self.use_alpha)
-        if out is not None and out is not w and jit.runs(w, out) and w.flags.c_contiguous \
-                and out.flags.c_contiguous and w.ndim == 2:
-            return self._forward_compiled(w, out)
         if self.use_alpha:
             a = row_mean_abs(w, out)[:, None]
         else:
             a = w.dtype.type(1)
         return _signed(w, a, out)
-
-    def _forward_compiled(self, w, out):
-        """The same passes, |W| and the signs on the threads (``cpu.quant``);
-        the row sums stay the BLAS matrix-vector product."""
-        if self.use_alpha:
-            k = w.shape[1]
-            a = np.matmul(cpu_quant.abs_rows(w, out), np.ones(k, w.dtype)) \
-                * (w.dtype.type(1) / w.dtype.type(k))
-        else:
-            a = np.ones(w.shape[0], w.dtype)
-        return cpu_quant.signed_rows(w, a, out)
 
 
 class TernaryWeights(_StraightThrough):
